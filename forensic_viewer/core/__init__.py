@@ -1,0 +1,1 @@
+"""Pure image-forensics core: numpy, Pillow and codec libraries only (never Qt or torch)."""

@@ -1,0 +1,1 @@
+"""Neural-network side: model, preprocessing, model files, prediction, training (never Qt)."""
