@@ -15,9 +15,7 @@ CASIA = Path(os.environ.get("FORENSIC_VIEWER_CASIA", CASIA))
 
 def casia_files(label: str = "*", step: int = 1) -> list[Path]:
     folder = {"authentic": "authentic", "tampered": "tampered"}.get(label, "*")
-    files = sorted(
-        p for p in CASIA.glob(f"{folder}/*") if p.suffix.lower() in (".jpg", ".jpeg")
-    )
+    files = sorted(p for p in CASIA.glob(f"{folder}/*") if p.suffix.lower() in (".jpg", ".jpeg"))
     return files[::step]
 
 

@@ -119,7 +119,7 @@ def orient(array: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 6:
         return np.rot90(array, k=-1)
     if orientation == 7:
-        return np.rot90(array, k=1)[::-1, ::-1]
+        return np.swapaxes(array[::-1, ::-1], 0, 1)
     if orientation == 8:
         return np.rot90(array, k=1)
     return array

@@ -76,7 +76,11 @@ def warnings_for(facts) -> list[str]:
         notes.append("No EXIF metadata (often stripped by editors, messengers or social media)")
     if exif.get("captured") and exif.get("modified") and exif["captured"] != exif["modified"]:
         notes.append("Modification date differs from capture date")
-    if facts.jpeg is not None and facts.jpeg.quality is not None and not facts.jpeg.quality.standard:
+    if (
+        facts.jpeg is not None
+        and facts.jpeg.quality is not None
+        and not facts.jpeg.quality.standard
+    ):
         notes.append(
             "Non-standard JPEG quantization tables (camera firmware or editor such as Photoshop); "
             "the quality number is approximate"

@@ -72,6 +72,7 @@ def tile_origins(height: int, width: int, size: int, stride: int) -> list[tuple[
     The last row and column are pushed back to the image edge (rounded down to the block grid) so
     every pixel is covered; images smaller than a tile get one zero-padded tile.
     """
+
     def axis(length: int) -> list[int]:
         if length <= size:
             return [0]
