@@ -14,9 +14,9 @@ Brightness with a factor > 1 computes ``float32(factor) * v``, clips at 255 and 
 Fast path: OpenCV's ``imencode`` writes byte-identical JPEGs to Pillow's encoder (same libjpeg-turbo
 settings) and simplejpeg decodes to Pillow's pixels; both release the GIL, so horizontal strips are
 processed on all cores. Strip boundaries are multiples of 16 rows (one 4:2:0 MCU row) and each
-strip is encoded with 16 extra rows above and below, so the decoder's fancy chroma upsampling sees the same
-neighbours as in a whole-image encode: the result is bit-identical (tested on CASIA). Without those
-libraries the pure-Pillow path gives the same pixels, slower.
+strip is encoded with 16 extra rows above and below, so the decoder's fancy chroma upsampling sees
+the same neighbours as in a whole-image encode: the result is bit-identical (tested on CASIA).
+Without those libraries the pure-Pillow path gives the same pixels, slower.
 """
 
 from __future__ import annotations
