@@ -1,0 +1,398 @@
+"""Verdicts and tile heatmaps from a loaded model, for one image or a batch of files.
+
+All inputs are computed on the stored pixel grid (where the JPEG blocks are), so a heatmap is on
+that grid too: apply the image's EXIF orientation (``core.images.orient``) before drawing it over
+an oriented display image.
+
+Threads: the process has two cores. Torch uses them for the network (``configure_torch_threads``)
+and ELA runs either before it in the same thread (``Predictor``) or, for batches, one file ahead in
+a single loader thread, whose work (JPEG decode, ELA, tile cutting) is small next to the network's,
+so the two barely compete. bench/bench_predict.py measures this against a naive loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..core.errors import ImageLoadError
+from ..core.images import load_image
+from .model import CLASS_NAMES, TAMPERED_INDEX, p_tampered
+from .modelfile import LoadedModel, load_model
+from .preprocess import (
+    RESIZE_FILTERS,
+    Recipe,
+    aggregate_tiles,
+    cut_tiles,
+    ela_rendering,
+    tile_origins,
+    to_chw_float,
+)
+
+Cancel = Callable[[], bool] | None
+BATCH_TILES = 16
+"""Network batch size: large enough to amortise reading the 118 MB dense layer, small enough
+that a cancel request is seen within about a quarter of a second."""
+PREFETCH_FILES = 2
+
+_threads_lock = threading.Lock()
+_threads_configured: int | None = None
+
+
+class PredictionCancelled(Exception):
+    """Raised by Predictor methods when their ``cancel`` callback returned True."""
+
+
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads once per process (all cores unless told otherwise)."""
+    global _threads_configured
+    with _threads_lock:
+        if threads is None and _threads_configured is not None:
+            return _threads_configured
+        count = max(1, threads or os.cpu_count() or 1)
+        torch.set_num_threads(count)
+        _threads_configured = count
+        return count
+
+
+@dataclass(frozen=True)
+class Prediction:
+    p_tampered: float
+    label: str
+    """'tampered' when p_tampered >= threshold, else 'authentic'."""
+    threshold: float
+    ms: float
+    """Time to compute the verdict from pixels (ELA + network); for files, loading included."""
+    model_name: str
+
+
+@dataclass(frozen=True)
+class TileHeatmap:
+    probs: np.ndarray
+    """P(tampered) per tile, float32, rows x cols (row-major like ``origins``)."""
+    origins: list
+    """(y, x) top-left corner of each tile on the stored pixel grid."""
+    tile: int
+    stride: int
+    image_shape: tuple
+    """(height, width) of the image."""
+
+    def upsample(self) -> np.ndarray:
+        """H x W float32: each pixel is the mean P(tampered) of the tiles covering it.
+
+        Pixels no tile covers (a few edge columns left over by the 8-pixel block grid, or gaps
+        when the stride exceeds the tile) take the value of the nearest covered pixel.
+        """
+        height, width = self.image_shape
+        # Origins and the tile size share a grid (8 pixels for block-aligned tiles): accumulate
+        # per grid cell and expand at the end instead of adding every tile pixel by pixel.
+        cell = math.gcd(self.tile, *(value for origin in self.origins for value in origin))
+        rows, cols = -(-height // cell), -(-width // cell)
+        total = np.zeros((rows, cols), np.float64)
+        count = np.zeros((rows, cols), np.int32)
+        span = self.tile // cell
+        for (y, x), prob in zip(self.origins, self.probs.ravel(), strict=True):
+            total[y // cell : y // cell + span, x // cell : x // cell + span] += prob
+            count[y // cell : y // cell + span, x // cell : x // cell + span] += 1
+        mean = total / np.maximum(count, 1)
+        row_map = _nearest_covered(count.any(axis=1))
+        col_map = _nearest_covered(count.any(axis=0))
+        mean = mean[row_map][:, col_map].astype(np.float32)
+        return np.repeat(np.repeat(mean, cell, axis=0), cell, axis=1)[:height, :width]
+
+
+def _nearest_covered(covered: np.ndarray) -> np.ndarray:
+    """For each index, the index of the nearest True entry (coverage is separable by axis)."""
+    positions = np.flatnonzero(covered)
+    if positions.size == 0:
+        return np.zeros(covered.size, dtype=np.intp)
+    index = np.arange(covered.size)
+    right = np.clip(np.searchsorted(positions, index), 0, positions.size - 1)
+    left = np.clip(right - 1, 0, positions.size - 1)
+    use_left = np.abs(positions[left] - index) < np.abs(positions[right] - index)
+    return np.where(use_left, positions[left], positions[right])
+
+
+def resized_input(rendering: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """The 'resize' recipe's network input from an ELA rendering.
+
+    The second half of ``preprocess.classic_input``, so one ELA can feed both the verdict and the
+    heatmap; tests/test_predict.py checks it stays identical to ``classic_input``.
+    """
+    image = Image.fromarray(rendering)
+    resized = image.resize((recipe.size, recipe.size), RESIZE_FILTERS[recipe.resize_filter])
+    return to_chw_float(np.asarray(resized))
+
+
+def tile_rows(rendering: np.ndarray, size: int, stride: int) -> Iterator[tuple[np.ndarray, list]]:
+    """``cut_tiles`` one row of tiles at a time, in the same order as ``tile_origins``.
+
+    A 12-megapixel image has thousands of tiles (hundreds of MB as float32); a row is a few MB.
+    """
+    height, width = rendering.shape[:2]
+    row_starts = sorted({y for y, _ in tile_origins(height, width, size, stride)})
+    for y in row_starts:
+        tiles, origins = cut_tiles(rendering[y : y + size], size, stride)
+        yield tiles, [(y, x) for _, x in origins]
+
+
+class Predictor:
+    """A model loaded once, turning RGB pixels into verdicts and heatmaps. Thread-safe."""
+
+    def __init__(self, model: LoadedModel | str | Path, batch_tiles: int = BATCH_TILES) -> None:
+        self.loaded = model if isinstance(model, LoadedModel) else load_model(model)
+        self.batch_tiles = batch_tiles
+        configure_torch_threads()
+        self._lock = threading.RLock()
+        # The last image's ELA and tile scores, so predict() then heatmap() on the same array
+        # (what the viewer does) computes ELA and the network once. Keeping a reference to the
+        # array makes the identity check safe: its id cannot be reused while we hold it.
+        self._last_rgb: np.ndarray | None = None
+        self._last_rendering: np.ndarray | None = None
+        self._last_tiles: dict[int, tuple[np.ndarray, list]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.loaded.card.name
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.loaded.recipe
+
+    @property
+    def threshold(self) -> float:
+        return self.loaded.card.threshold
+
+    @property
+    def temperature(self) -> float:
+        return self.loaded.card.temperature
+
+    def label_for(self, probability: float) -> str:
+        tampered = probability >= self.threshold
+        return CLASS_NAMES[TAMPERED_INDEX] if tampered else CLASS_NAMES[1 - TAMPERED_INDEX]
+
+    def make_prediction(self, probability: float, seconds: float) -> Prediction:
+        return Prediction(
+            p_tampered=float(probability),
+            label=self.label_for(probability),
+            threshold=self.threshold,
+            ms=seconds * 1000.0,
+            model_name=self.name,
+        )
+
+    def probabilities(self, inputs: np.ndarray, cancel: Cancel = None) -> np.ndarray:
+        """P(tampered) for N x C x S x S float32 inputs, in batches, as float64."""
+        out = np.empty(len(inputs), dtype=np.float64)
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(inputs), self.batch_tiles):
+                if cancel is not None and cancel():
+                    raise PredictionCancelled()
+                batch = torch.from_numpy(
+                    np.ascontiguousarray(inputs[start : start + self.batch_tiles])
+                )
+                logits = self.loaded.model(batch)
+                out[start : start + len(batch)] = p_tampered(logits, self.temperature).numpy()
+        return out
+
+    def tile_probabilities(
+        self, rendering: np.ndarray, stride: int | None = None, cancel: Cancel = None
+    ) -> tuple[np.ndarray, list]:
+        """P(tampered) of every native-resolution tile of an ELA rendering, and their origins."""
+        stride = stride or self.recipe.tile_stride
+        probs: list[np.ndarray] = []
+        origins: list = []
+        pending: list[np.ndarray] = []
+        pending_count = 0
+        for tiles, row_origins in tile_rows(rendering, self.recipe.size, stride):
+            pending.append(tiles)
+            pending_count += len(tiles)
+            origins.extend(row_origins)
+            if pending_count >= self.batch_tiles:
+                probs.append(self.probabilities(np.concatenate(pending), cancel))
+                pending, pending_count = [], 0
+        if pending:
+            probs.append(self.probabilities(np.concatenate(pending), cancel))
+        return np.concatenate(probs), origins
+
+    def rendering(self, rgb: np.ndarray) -> np.ndarray:
+        """The recipe's ELA rendering, reused while the same array is passed again."""
+        with self._lock:
+            if rgb is self._last_rgb and self._last_rendering is not None:
+                return self._last_rendering
+            rendering = ela_rendering(rgb, self.recipe)
+            self._last_rgb, self._last_rendering, self._last_tiles = rgb, rendering, {}
+            return rendering
+
+    def _cached_tiles(
+        self, rgb: np.ndarray, stride: int, cancel: Cancel
+    ) -> tuple[np.ndarray, list]:
+        with self._lock:
+            rendering = self.rendering(rgb)
+            if stride not in self._last_tiles:
+                self._last_tiles[stride] = self.tile_probabilities(rendering, stride, cancel)
+            return self._last_tiles[stride]
+
+    def probability_from_rendering(self, rendering: np.ndarray, cancel: Cancel = None) -> float:
+        """Image-level P(tampered) from an ELA rendering, following the model's recipe."""
+        if self.recipe.mode == "tiles":
+            probs, _ = self.tile_probabilities(rendering, self.recipe.tile_stride, cancel)
+            return aggregate_tiles(probs, self.recipe.aggregate)
+        return float(self.probabilities(resized_input(rendering, self.recipe)[None], cancel)[0])
+
+    def predict(self, rgb: np.ndarray, cancel: Cancel = None) -> Prediction:
+        """The verdict for RGB uint8 H x W x 3 pixels (stored grid)."""
+        started = time.perf_counter()
+        with self._lock:
+            if self.recipe.mode == "tiles":
+                probs, _ = self._cached_tiles(rgb, self.recipe.tile_stride, cancel)
+                probability = aggregate_tiles(probs, self.recipe.aggregate)
+            else:
+                probability = self.probability_from_rendering(self.rendering(rgb), cancel)
+        return self.make_prediction(probability, time.perf_counter() - started)
+
+    def heatmap(
+        self, rgb: np.ndarray, stride: int | None = None, cancel: Cancel = None
+    ) -> TileHeatmap:
+        """Per-tile P(tampered) over native-resolution tiles, whatever the model's recipe.
+
+        ``stride`` defaults to the recipe's tile stride; a larger one (a multiple of 8) trades
+        detail for speed on very large images.
+        """
+        stride = stride or self.recipe.tile_stride
+        probs, origins = self._cached_tiles(rgb, stride, cancel)
+        rows = len({y for y, _ in origins})
+        return TileHeatmap(
+            probs=probs.astype(np.float32).reshape(rows, -1),
+            origins=list(origins),
+            tile=self.recipe.size,
+            stride=stride,
+            image_shape=tuple(rgb.shape[:2]),
+        )
+
+    def analyse(self, rgb: np.ndarray, cancel: Cancel = None) -> tuple[Prediction, TileHeatmap]:
+        """Verdict and heatmap together, sharing one ELA (for tile models, one network pass)."""
+        prediction = self.predict(rgb, cancel)
+        return prediction, self.heatmap(rgb, cancel=cancel)
+
+
+@dataclass(frozen=True)
+class PathPrediction:
+    """One file's outcome in a batch: a prediction, or an error sentence naming the file."""
+
+    index: int
+    """0-based position in the list of paths."""
+    total: int
+    path: Path
+    prediction: Prediction | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def done(self) -> int:
+        return self.index + 1
+
+
+@dataclass
+class _Prepared:
+    inputs: np.ndarray | None
+    """Network inputs for 'resize' models, or None for tile models (which use ``rendering``)."""
+    rendering: np.ndarray | None
+    seconds: float
+    error: str | None = None
+
+
+def _prepare(path: Path, recipe: Recipe) -> _Prepared:
+    started = time.perf_counter()
+    try:
+        rendering = ela_rendering(load_image(path).pixels, recipe)
+        if recipe.mode == "tiles":
+            return _Prepared(None, rendering, time.perf_counter() - started)
+        inputs = resized_input(rendering, recipe)[None]
+        return _Prepared(inputs, None, time.perf_counter() - started)
+    except ImageLoadError as error:
+        return _Prepared(None, None, 0.0, str(error))
+    except Exception as error:  # one odd file must not end a batch of thousands
+        message = f"{path.name}: could not be analysed ({type(error).__name__}: {error})"
+        return _Prepared(None, None, 0.0, message)
+
+
+def predict_paths(
+    paths: Iterable[str | Path], predictor: Predictor, cancel: Cancel = None
+) -> Iterator[PathPrediction]:
+    """Predict many files, yielding one PathPrediction per file in order; errors are reported.
+
+    A loader thread decodes and runs ELA on the next files while the network works on the
+    current ones. 'resize' inputs of consecutive files share one network batch (deterministic:
+    batches depend only on the list of files). ``cancel`` is checked before every network batch;
+    once it returns True the generator stops.
+    """
+    paths = [Path(p) for p in paths]
+    total = len(paths)
+    recipe = predictor.recipe
+    tiles_mode = recipe.mode == "tiles"
+    # Tile models keep a full-size rendering per prepared file, so they prefetch little;
+    # resize models keep only a 3 x 128 x 128 input, so a whole next batch can be ready.
+    ahead = PREFETCH_FILES if tiles_mode else predictor.batch_tiles + PREFETCH_FILES
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict-loader")
+    queue: deque[tuple[int, Future]] = deque()
+    submitted = 0
+
+    def fill() -> None:
+        nonlocal submitted
+        while submitted < total and len(queue) < ahead:
+            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe)))
+            submitted += 1
+
+    def take() -> tuple[int, _Prepared]:
+        index, future = queue.popleft()
+        fill()
+        return index, future.result()
+
+    def cancelled() -> bool:
+        return cancel is not None and bool(cancel())
+
+    try:
+        fill()
+        while queue:
+            if cancelled():
+                return
+            index, prepared = take()
+            if prepared.error is not None:
+                yield PathPrediction(index, total, paths[index], error=prepared.error)
+                continue
+            started = time.perf_counter()
+            if tiles_mode:
+                probability = predictor.probability_from_rendering(prepared.rendering, cancel)
+                seconds = prepared.seconds + time.perf_counter() - started
+                prediction = predictor.make_prediction(probability, seconds)
+                yield PathPrediction(index, total, paths[index], prediction)
+                continue
+            group = [(index, prepared)]
+            while len(group) < predictor.batch_tiles and queue:
+                if queue[0][1].result().error is not None:
+                    break  # reported on the next turn, after this batch, keeping the order
+                group.append(take())
+            started = time.perf_counter()
+            probs = predictor.probabilities(np.concatenate([p.inputs for _, p in group]), cancel)
+            share = (time.perf_counter() - started) / len(group)
+            for (index, prepared), probability in zip(group, probs, strict=True):
+                prediction = predictor.make_prediction(probability, prepared.seconds + share)
+                yield PathPrediction(index, total, paths[index], prediction)
+    except PredictionCancelled:
+        return
+    finally:
+        loader.shutdown(wait=False, cancel_futures=True)
