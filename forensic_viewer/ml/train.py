@@ -1,0 +1,554 @@
+"""The trainer: one generator shared by the CLI and the training wizard.
+
+``train(config, dataset, cancel)`` yields :class:`Prepared`, ``CachingProgress``,
+:class:`BatchProgress`, :class:`EpochEnd`, :class:`EarlyStop` and finally :class:`Finished`.
+Defaults are the classic Keras recipe: Adam lr 1e-4 with Keras' per-batch decay
+``lr0 / (1 + decay * iteration)``, batch 32, up to 30 epochs, cross-entropy on the 2-way softmax,
+early stopping on validation accuracy with patience 2 (the original monitored 'val_acc', which
+newer Keras never reports, so it never fired; ours does) and the best epoch's weights restored.
+
+Speed: inputs come from the ELA cache as uint8, the network runs channels-last, and on CPUs with
+native bfloat16 (AVX-512 BF16 / AMX) the forward and backward passes run under bf16 autocast
+(weights and the optimizer stay float32). Validation always runs in float32, as prediction does.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shlex
+import time
+from collections.abc import Callable, Generator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.atomic import atomic_open
+from . import metrics as m
+from .data import (
+    AUTHENTIC,
+    TAMPERED,
+    CachedInputs,
+    CachingProgress,  # noqa: F401 - re-exported: one of the events train() yields
+    Dataset,
+    Sample,
+    TileSampler,
+    cache_inputs,
+    split_dataset,
+    val_tiles,
+)
+from .model import ElaCnn
+from .modelfile import LoadedModel, ModelCard, save_model
+from .preprocess import RECIPES, Recipe, aggregate_tiles
+
+Cancel = Callable[[], bool] | None
+IGNORE = -100
+
+
+@dataclass
+class TrainConfig:
+    recipe: str = "classic"
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-4
+    lr_decay: float = 1e-4 / 30
+    """Keras-style decay per batch: lr = lr0 / (1 + lr_decay * iteration)."""
+    patience: int = 2
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    bf16: str = "auto"
+    """'auto' (on CPUs with native bfloat16), 'on' or 'off'."""
+    balance_classes: bool = False
+    """Weight the loss by inverse class frequency."""
+    tiles_per_image: int = 8
+    hflip: bool | None = None
+    """Random horizontal flips; None = the recipe's default (tiles yes, classic no)."""
+    tile_mask_fraction: float = 0.1
+    """Tiles recipe with masks: a tile is tampered when at least this much of it is masked."""
+    dry_run: bool = False
+    workers: int = 2
+    checkpoint_dir: str | None = None
+    out: str | None = None
+    """Save the final model here (not when cancelled)."""
+    half_weights: bool = False
+
+    def recipe_object(self) -> Recipe:
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r} (known: {', '.join(RECIPES)})")
+        return RECIPES[self.recipe]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    train_counts: dict
+    val_counts: dict
+    split_method: str
+    warnings: tuple[str, ...]
+    device: str
+    precision: str
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    epoch: int
+    batch: int
+    batches: int
+    loss: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+    lr: float = 0.0
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    epoch: int
+    best_epoch: int
+
+
+@dataclass
+class Finished:
+    best_epoch: int
+    """0 when no epoch finished (cancelled early): then ``model`` is None."""
+    metrics: dict
+    model: ElaCnn | None
+    card: ModelCard | None
+    cancelled: bool = False
+    saved_path: Path | None = None
+    history: list = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but is not available")
+    return torch.device(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def use_bf16(setting: str, device: torch.device) -> bool:
+    if setting == "on":
+        return True
+    if setting == "off":
+        return False
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+def to_input(batch_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 N x 3 x H x W -> float32 / 255, channels-last (exactly classic_input's values)."""
+    x = batch_uint8.to(device, non_blocking=True).float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def keras_decay_schedule(optimizer: torch.optim.Optimizer, decay: float):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0 / (1.0 + decay * it))
+
+
+def _class_weights(labels: np.ndarray, device: torch.device) -> torch.Tensor:
+    counts = np.array([(labels == c).sum() for c in (AUTHENTIC, TAMPERED)], dtype=np.float64)
+    weights = np.where(counts > 0, counts.sum() / (2.0 * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32, device=device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring (validation and evaluate share it)
+
+
+def score_logits_iter(
+    model: nn.Module,
+    inputs: CachedInputs,
+    recipe: Recipe,
+    device: torch.device,
+    batch_size: int = 64,
+    cancel: Cancel = None,
+) -> Generator[BatchProgress, None, list[np.ndarray] | None]:
+    """Per image: logits (1 x 2 for resize recipes, tiles x 2 for tiles), float32, eval mode.
+
+    Yields BatchProgress (epoch 0, loss NaN); returns None when cancelled.
+    """
+    model.eval()
+    if recipe.mode == "tiles":
+        stacked, owners = val_tiles(inputs.arrays, recipe)
+        stacked = stacked.transpose(0, 3, 1, 2)  # N x 3 x H x W view with channels-last strides
+    else:
+        stacked, owners = np.stack(inputs.arrays), np.arange(len(inputs.arrays))
+    outputs = []
+    batches = -(-len(stacked) // batch_size)
+    started = time.perf_counter()
+    with torch.no_grad():
+        for batch, start in enumerate(range(0, len(stacked), batch_size), 1):
+            if cancel is not None and cancel():
+                return None
+            x = to_input(torch.from_numpy(stacked[start : start + batch_size]), device)
+            outputs.append(model(x).float().cpu().numpy())
+            rate = (start + len(x)) / max(time.perf_counter() - started, 1e-9)
+            yield BatchProgress(0, batch, batches, float("nan"), rate)
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, 2), np.float32)
+    return [logits[owners == i] for i in range(len(inputs.arrays))]
+
+
+def score_logits(model, inputs, recipe, device, batch_size=64, cancel=None):
+    """score_logits_iter without the progress events."""
+    runner = score_logits_iter(model, inputs, recipe, device, batch_size, cancel)
+    while True:
+        try:
+            next(runner)
+        except StopIteration as stop:
+            return stop.value
+
+
+def image_scores(logits: list[np.ndarray], recipe: Recipe, temperature: float = 1.0) -> np.ndarray:
+    """Image-level P(tampered): softmax(logits / T), tiles aggregated as the recipe says."""
+    return np.array(
+        [aggregate_tiles(m.softmax_tampered(z, temperature), recipe.aggregate) for z in logits]
+    )
+
+
+def calibrate_and_report(logits: list[np.ndarray], labels: np.ndarray, recipe: Recipe) -> dict:
+    """Temperature, threshold and the metrics for the card (all fitted on validation)."""
+    raw = image_scores(logits, recipe)
+    temperature = m.fit_temperature(lambda t: m.binary_nll(labels, image_scores(logits, recipe, t)))
+    calibrated = image_scores(logits, recipe, temperature)
+    if m.binary_nll(labels, calibrated) >= m.binary_nll(labels, raw):
+        temperature, calibrated = 1.0, raw
+    threshold = m.choose_threshold(labels, calibrated)
+    fpr, tpr, _ = m.roc_curve(labels, calibrated)
+    return m.json_safe(
+        {
+            "validation": m.classification_report(labels, calibrated, threshold),
+            "validation_uncalibrated_at_0.5": m.classification_report(labels, raw, 0.5),
+            "temperature": temperature,
+            "threshold": threshold,
+            "ece_before": m.expected_calibration_error(labels, raw),
+            "ece_after": m.expected_calibration_error(labels, calibrated),
+            "reliability_before": m.reliability_curve(labels, raw),
+            "reliability_after": m.reliability_curve(labels, calibrated),
+            "roc_curve": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
+            "note": "threshold and temperature are fitted on this validation split, so the "
+            "calibrated numbers are optimistic; the uncalibrated row at 0.5 is not tuned.",
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+class _Batches:
+    """Training batches for one recipe: whole-image inputs (classic) or random 8-grid tiles."""
+
+    def __init__(self, inputs: CachedInputs, recipe: Recipe, config: TrainConfig) -> None:
+        self.recipe = recipe
+        self.config = config
+        self.tiles = recipe.mode == "tiles"
+        default_flip = self.tiles
+        self.hflip = default_flip if config.hflip is None else config.hflip
+        if self.tiles:
+            self.sampler = TileSampler(inputs, recipe.size, config.tile_mask_fraction)
+        else:
+            self.images = torch.from_numpy(np.stack(inputs.arrays))
+            self.labels = np.array([s.label for s in inputs.samples], dtype=np.int64)
+            # Mirroring the whole image keeps the JPEG grids (8 px luma, 16 px chroma with 4:2:0)
+            # where they were only when the width is a multiple of 16.
+            self.flippable = np.array([w % 16 == 0 for w in inputs.widths])
+
+    def epoch(self, rng: np.random.Generator) -> np.ndarray:
+        """Rows of (index, y, x, label) for tiles, or (index, 0, 0, label) for whole images."""
+        if self.tiles:
+            per_image = 1 if self.config.dry_run else self.config.tiles_per_image
+            return self.sampler.epoch(per_image, rng)
+        order = rng.permutation(len(self.labels))
+        zeros = np.zeros_like(order)
+        return np.stack([order, zeros, zeros, self.labels[order]], axis=1)
+
+    def batch(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        flips = (rng.random(len(rows)) < 0.5) & self.hflip
+        if self.tiles:
+            tiles = self.sampler.batch(rows, flips)
+            return torch.from_numpy(tiles).permute(0, 3, 1, 2), rows[:, 3]
+        x = self.images[torch.from_numpy(rows[:, 0])]
+        flip = torch.from_numpy(flips & self.flippable[rows[:, 0]])
+        if bool(flip.any()):
+            x[flip] = x[flip].flip(-1)
+        return x, rows[:, 3]
+
+
+def _tiny(samples: list[Sample], count: int) -> list[Sample]:
+    """A few samples of each class (dry runs)."""
+    picked = [s for s in samples if s.label == AUTHENTIC][: count // 2]
+    picked += [s for s in samples if s.label == TAMPERED][: count - len(picked)]
+    return picked
+
+
+def _counts(samples: list[Sample]) -> dict:
+    return {
+        "authentic": sum(s.label == AUTHENTIC for s in samples),
+        "tampered": sum(s.label == TAMPERED for s in samples),
+        "groups": len({s.group for s in samples}),
+    }
+
+
+def _save_checkpoint(folder: Path, payload: dict) -> None:
+    with atomic_open(folder / "last.pt") as handle:
+        torch.save(payload, handle)
+
+
+def reproduce_command(config: TrainConfig, root: Path) -> str:
+    defaults = TrainConfig()
+    parts = ["forensic-viewer", "train", str(root)]
+    if config.out:
+        parts += ["--out", str(config.out)]
+    flags = {
+        "recipe": "--recipe",
+        "epochs": "--epochs",
+        "batch_size": "--batch-size",
+        "lr": "--lr",
+        "lr_decay": "--lr-decay",
+        "patience": "--patience",
+        "val_fraction": "--val-fraction",
+        "seed": "--seed",
+        "bf16": "--bf16",
+        "tiles_per_image": "--tiles-per-image",
+    }
+    for name, flag in flags.items():
+        parts += [flag, str(getattr(config, name))]
+    if config.balance_classes:
+        parts.append("--balance")
+    if config.hflip is not None and config.hflip != defaults.hflip:
+        parts.append("--hflip" if config.hflip else "--no-hflip")
+    return shlex.join(parts)
+
+
+def train(
+    config: TrainConfig, dataset: Dataset, cancel: Cancel = None
+) -> Generator[object, None, None]:
+    """Train a network on ``dataset``; see the module docstring for the events."""
+    recipe = config.recipe_object()
+    device = resolve_device(config.device)
+    bf16 = use_bf16(config.bf16, device)
+    split = split_dataset(dataset, config.val_fraction, config.seed)
+    train_samples, val_samples = split.train, split.val
+    if config.dry_run:
+        train_samples, val_samples = _tiny(train_samples, 4), _tiny(val_samples, 4)
+    if not val_samples or len({s.label for s in train_samples}) < 2:
+        raise ValueError("training needs both classes in the training split and a validation split")
+    precision = "bf16 autocast" if bf16 else "float32"
+    yield Prepared(
+        _counts(train_samples), _counts(val_samples), split.method, split.warnings,
+        str(device), precision,
+    )  # fmt: skip
+    cached = yield from cache_inputs(train_samples + val_samples, recipe, config.workers, cancel)
+    if cached is None:
+        yield Finished(0, {}, None, None, cancelled=True)
+        return
+    val_set = set(val_samples)
+    parts = {}
+    for name, wanted in (("train", False), ("val", True)):
+        keep = [i for i, s in enumerate(cached.samples) if (s in val_set) == wanted]
+        parts[name] = CachedInputs(
+            [cached.samples[i] for i in keep], [cached.arrays[i] for i in keep],
+            [cached.widths[i] for i in keep], [],
+        )  # fmt: skip
+    val_labels = np.array([s.label for s in parts["val"].samples], dtype=np.int64)
+    if not parts["train"].samples or not val_labels.size:
+        raise ValueError("no readable images left in the training or validation split")
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = ElaCnn(recipe.size).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-7)  # Keras' epsilon
+    scheduler = keras_decay_schedule(optimizer, config.lr_decay)
+    batches_source = _Batches(parts["train"], recipe, config)
+    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    epochs = 1 if config.dry_run else config.epochs
+    best_acc, best_epoch, best_state, best_logits, wait = -1.0, 0, None, None, 0
+    history: list[dict] = []
+    cancelled = False
+    started = time.perf_counter()
+    trained_images = 0
+
+    for epoch in range(1, epochs + 1):
+        epoch_started = time.perf_counter()
+        rows = batches_source.epoch(rng)
+        if config.dry_run:
+            rows = rows[: config.batch_size]
+        labels_all = rows[:, 3]
+        weights = _class_weights(labels_all, device) if config.balance_classes else None
+        loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE)
+        batches = -(-len(rows) // config.batch_size)
+        loss_sum = correct = seen = 0.0
+        model.train()
+        for batch in range(batches):
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            chunk = rows[batch * config.batch_size : (batch + 1) * config.batch_size]
+            x_uint8, y_np = batches_source.batch(chunk, rng)
+            x, y = to_input(x_uint8, device), torch.from_numpy(y_np).to(device)
+            with autocast(device, bf16):
+                logits = model(x)
+            loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += float((logits.argmax(1) == y).sum())
+            seen += len(y)
+            trained_images += len(y)
+            rate = seen / max(time.perf_counter() - epoch_started, 1e-9)
+            yield BatchProgress(epoch, batch + 1, batches, loss.item(), rate)
+        if cancelled:
+            break
+        val_logits = score_logits(model, parts["val"], recipe, device, cancel=cancel)
+        if val_logits is None:
+            cancelled = True
+            break
+        val_scores = image_scores(val_logits, recipe)
+        val_acc = m.accuracy(val_labels, m.predict_labels(val_scores))
+        record = EpochEnd(
+            epoch, loss_sum / max(seen, 1), correct / max(seen, 1),
+            m.binary_nll(val_labels, val_scores), val_acc,
+            time.perf_counter() - epoch_started, scheduler.get_last_lr()[0],
+        )  # fmt: skip
+        history.append(asdict(record))
+        improved = val_acc > best_acc
+        if improved:
+            best_acc, best_epoch, wait = val_acc, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            best_logits = val_logits
+        else:
+            wait += 1
+        yield record
+        if checkpoint_dir is not None:
+            _save_checkpoint(checkpoint_dir, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "best_val_acc": best_acc,
+                "best_epoch": best_epoch, "history": history, "config": asdict(config),
+            })  # fmt: skip
+        if config.patience > 0 and wait >= config.patience and epoch < epochs:
+            yield EarlyStop(epoch, best_epoch)
+            break
+
+    seconds = time.perf_counter() - started
+    if best_state is None:
+        yield Finished(0, {}, None, None, cancelled=cancelled, history=history)
+        return
+    model.load_state_dict(best_state)
+    model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+    report = calibrate_and_report(best_logits, val_labels, recipe)
+    report.update(
+        best_epoch=best_epoch, epochs_run=len(history), seconds=round(seconds, 1),
+        train_images_per_s=round(trained_images / max(seconds, 1e-9), 2),
+    )  # fmt: skip
+    card = _card(config, dataset, split.method, parts, cached, report, history, str(device),
+                 precision, cancelled)  # fmt: skip
+    saved = None
+    if config.out and not cancelled:
+        saved = save_model(config.out, model, card, half=config.half_weights)
+    yield Finished(best_epoch, report, model, card, cancelled, saved, history)
+
+
+def _card(config, dataset, method, parts, cached, report, history, device, precision, cancelled):
+    name = Path(config.out).name.removesuffix(".safetensors") if config.out else config.recipe
+    training = {
+        "dataset": dataset.summary(),
+        "split": {
+            "method": method,
+            "val_fraction": config.val_fraction,
+            "seed": config.seed,
+            "train": _counts(parts["train"].samples),
+            "val": _counts(parts["val"].samples),
+        },
+        "unreadable_files": [[str(p), reason] for p, reason in cached.failed],
+        "config": {f.name: getattr(config, f.name) for f in fields(config)},
+        "device": device,
+        "precision": precision,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "history": history,
+        "cancelled": cancelled,
+    }
+    return ModelCard(
+        name=name,
+        recipe=config.recipe_object().as_dict(),
+        threshold=float(report["threshold"]),
+        temperature=float(report["temperature"]),
+        training=m.json_safe(training),
+        metrics=report,
+        reproduce=reproduce_command(config, dataset.root),
+        notes=("dry run: not a usable model. " if config.dry_run else "")
+        + ("cancelled: best epoch so far. " if cancelled else ""),
+    )
+
+
+def save_trained(finished: Finished, path: str | Path, half: bool = False) -> Path:
+    """Save a finished (or cancelled) run's best model with its card, atomically."""
+    if finished.model is None or finished.card is None:
+        raise ValueError("no epoch finished, so there is no model to save")
+    card = copy.copy(finished.card)
+    card.name = Path(path).name.removesuffix(".safetensors")
+    return save_model(path, finished.model, card, half=half)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation of a saved model
+
+
+def evaluate_iter(
+    loaded: LoadedModel,
+    samples: list[Sample],
+    device: str = "auto",
+    workers: int = 2,
+    cancel: Cancel = None,
+) -> Generator[object, None, dict | None]:
+    """Yields CachingProgress and BatchProgress; returns the report (None when cancelled)."""
+    recipe = loaded.recipe
+    inputs = yield from cache_inputs(samples, recipe, workers, cancel)
+    if inputs is None:
+        return None
+    target = resolve_device(device)
+    model = loaded.model.to(target).to(memory_format=torch.channels_last)
+    logits = yield from score_logits_iter(model, inputs, recipe, target, cancel=cancel)
+    if logits is None:
+        return None
+    labels = np.array([s.label for s in inputs.samples], dtype=np.int64)
+    scores = image_scores(logits, recipe, loaded.card.temperature)
+    report = m.classification_report(labels, scores, loaded.card.threshold)
+    report["model"] = loaded.card.name
+    report["weights_sha256"] = loaded.card.weights_sha256
+    report["unreadable_files"] = [[str(p), reason] for p, reason in inputs.failed]
+    return m.json_safe(report)
+
+
+def evaluate(loaded: LoadedModel, samples: list[Sample], device: str = "auto") -> dict:
+    """evaluate_iter without the progress events."""
+    runner = evaluate_iter(loaded, samples, device)
+    while True:
+        try:
+            next(runner)
+        except StopIteration as stop:
+            return stop.value
