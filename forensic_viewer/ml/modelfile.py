@@ -280,8 +280,6 @@ def _check_recipe(card_path: Path, card: ModelCard) -> Recipe:
 
 def _build_model(weights_path: Path, tensors: dict, recipe: Recipe) -> ElaCnn:
     for key, tensor in tensors.items():
-        if not tensor.is_floating_point():
-            raise ModelFileError(weights_path, f"tensor {key!r} is not floating point")
         if not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(weights_path, f"tensor {key!r} contains NaN or infinity")
     first = tensors.get("features.0.weight")
@@ -349,6 +347,9 @@ def load_model(path: str | Path) -> LoadedModel:
     except Exception as error:  # safetensors raises its own error type for any malformed input
         raise ModelFileError(weights_path, f"not a valid safetensors file ({error})") from None
     del data
+    for key, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            raise ModelFileError(weights_path, f"tensor {key!r} is not floating point")
     tensors = {key: tensor.float() for key, tensor in tensors.items()}
     model = _build_model(weights_path, tensors, recipe)
     return LoadedModel(model=model, card=card, path=weights_path, recipe=recipe)
