@@ -389,7 +389,11 @@ def predict_paths(
             started = time.perf_counter()
             probs = predictor.probabilities(np.concatenate([p.inputs for _, p in group]), cancel)
             share = (time.perf_counter() - started) / len(group)
-            for (index, prepared), probability in zip(group, probs, strict=True):
+            for position, ((index, prepared), probability) in enumerate(
+                zip(group, probs, strict=True)
+            ):
+                if position and cancelled():
+                    return
                 prediction = predictor.make_prediction(probability, prepared.seconds + share)
                 yield PathPrediction(index, total, paths[index], prediction)
     except PredictionCancelled:

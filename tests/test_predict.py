@@ -1,0 +1,250 @@
+"""Predictor and batch prediction on random-weight models saved to temporary model files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from forensic_viewer.core.images import load_image
+from forensic_viewer.ml.model import ElaCnn
+from forensic_viewer.ml.modelfile import LoadedModel, ModelCard, load_model, save_model
+from forensic_viewer.ml.predict import (
+    PathPrediction,
+    PredictionCancelled,
+    Predictor,
+    TileHeatmap,
+    predict_paths,
+    resized_input,
+)
+from forensic_viewer.ml.preprocess import (
+    CLASSIC,
+    TILES,
+    aggregate_tiles,
+    classic_input,
+    cut_tiles,
+    ela_rendering,
+)
+
+
+def make_jpeg(path, height=256, width=384, seed=0, quality=85):
+    """A photo-like JPEG: smooth gradients, a bright square and sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 200 / width, yy * 200 / height, (xx + yy) * 100 / (width + height)], -1)
+    base[height // 4 : height // 2, width // 4 : width // 2] += 50
+    pixels = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=quality)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Random-weight models (never shipped): the classic resize recipe and the tiles recipe."""
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(11)
+    network = ElaCnn()
+    resize = save_model(
+        folder / "resize", network, ModelCard(name="resize", recipe=CLASSIC.as_dict())
+    )
+    tiles = save_model(folder / "tiles", network, ModelCard(name="tiles", recipe=TILES.as_dict()))
+    return {"resize": load_model(resize), "tiles": load_model(tiles)}
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    path = make_jpeg(tmp_path_factory.mktemp("img") / "photo.jpg")
+    return load_image(path).pixels
+
+
+def reference_probs(loaded: LoadedModel, inputs: np.ndarray, temperature: float = 1.0):
+    """Straight from the network: softmax(logits / T)[:, 1], one call."""
+    with torch.inference_mode():
+        logits = loaded.model(torch.from_numpy(inputs))
+    return torch.softmax(logits / temperature, dim=1)[:, 1].double().numpy()
+
+
+def with_card(loaded: LoadedModel, **changes) -> LoadedModel:
+    return replace(loaded, card=replace(loaded.card, **changes))
+
+
+def test_threads_are_set_once_for_the_machine(models):
+    Predictor(models["resize"])
+    assert torch.get_num_threads() == (os.cpu_count() or 1)
+
+
+def test_resize_recipe_predicts_softmax_of_classic_input(models, image):
+    predictor = Predictor(models["resize"])
+    prediction = predictor.predict(image)
+    expected = reference_probs(models["resize"], classic_input(image, CLASSIC)[None])[0]
+    assert prediction.p_tampered == pytest.approx(expected, abs=1e-6)
+    assert prediction.label == ("tampered" if expected >= 0.5 else "authentic")
+    assert prediction.threshold == 0.5
+    assert prediction.model_name == "resize"
+    assert prediction.ms > 0
+
+
+def test_resized_input_is_classic_input(image):
+    assert np.array_equal(
+        resized_input(ela_rendering(image, CLASSIC), CLASSIC), classic_input(image)
+    )
+
+
+def test_temperature_and_threshold_come_from_the_card(models, image):
+    hot = Predictor(with_card(models["resize"], temperature=3.0))
+    expected = reference_probs(models["resize"], classic_input(image)[None], temperature=3.0)[0]
+    p = hot.predict(image).p_tampered
+    assert p == pytest.approx(expected, abs=1e-6)
+    at = Predictor(with_card(models["resize"], temperature=3.0, threshold=p))
+    assert at.predict(image).label == "tampered"  # p >= threshold
+    above = Predictor(with_card(models["resize"], temperature=3.0, threshold=p + 1e-4))
+    assert above.predict(image).label == "authentic"
+
+
+@pytest.mark.parametrize("how", ["top2mean", "max", "mean"])
+def test_tiles_recipe_aggregates_native_tiles(models, image, how):
+    loaded = models["tiles"]
+    loaded = replace(loaded, recipe=replace(loaded.recipe, aggregate=how))
+    prediction = Predictor(loaded).predict(image)
+    tiles, origins = cut_tiles(ela_rendering(image, TILES), 128, 64)
+    assert len(origins) == 15
+    expected = aggregate_tiles(reference_probs(loaded, tiles), how)
+    assert prediction.p_tampered == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["resize", "tiles"])
+def test_heatmap_is_per_tile_probability_at_native_resolution(models, image, kind):
+    heatmap = Predictor(models[kind]).heatmap(image)
+    assert isinstance(heatmap, TileHeatmap)
+    assert heatmap.probs.shape == (3, 5)
+    assert (heatmap.tile, heatmap.stride, heatmap.image_shape) == (128, 64, (256, 384))
+    tiles, origins = cut_tiles(ela_rendering(image, TILES), 128, 64)
+    assert heatmap.origins == origins
+    expected = reference_probs(models[kind], tiles).reshape(3, 5)
+    assert np.abs(heatmap.probs - expected).max() < 1e-6
+
+    full = heatmap.upsample()
+    assert full.shape == (256, 384)
+    assert full.dtype == np.float32
+    assert full[10, 10] == heatmap.probs[0, 0]  # only the first tile covers this pixel
+    assert full[255, 383] == heatmap.probs[2, 4]
+    four = heatmap.probs[0:2, 0:2].astype(np.float64).mean()  # tiles at y, x in {0, 64}
+    assert full[100, 100] == pytest.approx(four, abs=1e-7)
+
+
+def test_heatmap_edges_and_small_images(models):
+    predictor = Predictor(models["resize"])
+    rng = np.random.default_rng(1)
+    uneven = rng.integers(0, 256, (136, 133, 3), dtype=np.uint8)  # columns 128-132 uncovered
+    heatmap = predictor.heatmap(uneven)
+    assert heatmap.probs.shape == (2, 1)
+    full = heatmap.upsample()
+    assert full.shape == (136, 133)
+    assert np.array_equal(full[:, 132], full[:, 127])
+    small = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    heatmap = predictor.heatmap(small, stride=128)
+    assert heatmap.probs.shape == (1, 1)
+    assert np.all(heatmap.upsample() == heatmap.probs[0, 0])
+
+
+def test_custom_stride_heatmap(models, image):
+    heatmap = Predictor(models["tiles"]).heatmap(image, stride=128)
+    assert heatmap.probs.shape == (2, 3)
+    assert heatmap.origins == [(0, 0), (0, 128), (0, 256), (128, 0), (128, 128), (128, 256)]
+
+
+def count_forward_calls(loaded: LoadedModel) -> list:
+    calls = []
+    loaded.model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    return calls
+
+
+def test_verdict_and_heatmap_share_ela_and_tile_scores(models, image, monkeypatch):
+    loaded = load_model(models["tiles"].path)  # a private copy for the hook
+    calls = count_forward_calls(loaded)
+    ela_calls = []
+    import forensic_viewer.ml.predict as predict_module
+
+    original = predict_module.ela_rendering
+    monkeypatch.setattr(
+        predict_module, "ela_rendering", lambda *a: ela_calls.append(1) or original(*a)
+    )
+    predictor = Predictor(loaded, batch_tiles=16)
+    prediction, heatmap = predictor.analyse(image)
+    assert (len(ela_calls), calls) == (1, [15])
+    assert prediction.p_tampered == aggregate_tiles(heatmap.probs.ravel(), "top2mean")
+    predictor.predict(image)
+    assert (len(ela_calls), calls) == (1, [15])
+    predictor.predict(image.copy())  # another array: computed again
+    assert (len(ela_calls), calls) == (2, [15, 15])
+
+
+def test_cancel_stops_between_batches(models, image):
+    predictor = Predictor(models["tiles"], batch_tiles=4)
+    asked = []
+
+    def cancel_after_two():
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(PredictionCancelled):
+        predictor.heatmap(image, cancel=cancel_after_two)
+    assert len(asked) == 3
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    base = tmp_path_factory.mktemp("batch")
+    good = [make_jpeg(base / f"good{i}.jpg", seed=i, quality=70 + 10 * i) for i in range(4)]
+    (base / "empty.jpg").write_bytes(b"")
+    (base / "notes.jpg").write_text("not an image")
+    return base, good
+
+
+def test_predict_paths_reports_bad_files_in_order(models, folder):
+    base, good = folder
+    paths = [good[0], base / "empty.jpg", good[1], good[2], base / "notes.jpg", base / "gone.jpg"]
+    paths.append(good[3])
+    predictor = Predictor(models["resize"])
+    items = list(predict_paths(paths, predictor))
+    assert [i.index for i in items] == list(range(7))
+    assert {i.total for i in items} == {7}
+    assert [i.path for i in items] == paths
+    assert [i.ok for i in items] == [True, False, True, True, False, False, True]
+    assert items[1].error == "empty.jpg: the file is empty (zero bytes)"
+    assert items[4].error.startswith("notes.jpg: not an image file")
+    assert items[5].error == "gone.jpg: the file cannot be opened (no such file)"
+    for item in items:
+        assert isinstance(item, PathPrediction)
+        if item.ok:
+            single = predictor.predict(load_image(item.path).pixels)
+            assert item.prediction.p_tampered == pytest.approx(single.p_tampered, abs=1e-6)
+            assert item.prediction.model_name == "resize"
+            assert item.prediction.ms > 0
+        else:
+            assert item.prediction is None
+
+
+def test_predict_paths_with_a_tile_model(models, folder):
+    _, good = folder
+    predictor = Predictor(models["tiles"])
+    items = list(predict_paths(good[:2], predictor))
+    for item in items:
+        single = predictor.predict(load_image(item.path).pixels)
+        assert item.prediction.p_tampered == pytest.approx(single.p_tampered, abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["resize", "tiles"])
+def test_predict_paths_cancel(models, folder, kind):
+    _, good = folder
+    predictor = Predictor(models[kind])
+    assert list(predict_paths(good, predictor, cancel=lambda: True)) == []
+    seen = []
+    for item in predict_paths(good * 3, predictor, cancel=lambda: len(seen) >= 2):
+        seen.append(item)
+    assert [i.index for i in seen] == [0, 1]
+    assert list(predict_paths([], predictor)) == []
