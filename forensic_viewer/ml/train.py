@@ -51,7 +51,8 @@ IGNORE = -100
 
 @dataclass
 class TrainConfig:
-    recipe: str = "classic"
+    recipe: str | Recipe = "classic"
+    """A name from preprocess.RECIPES, or a Recipe (e.g. a smaller input size)."""
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-4
@@ -78,6 +79,8 @@ class TrainConfig:
     half_weights: bool = False
 
     def recipe_object(self) -> Recipe:
+        if isinstance(self.recipe, Recipe):
+            return self.recipe
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r} (known: {', '.join(RECIPES)})")
         return RECIPES[self.recipe]
@@ -295,6 +298,18 @@ class _Batches:
         return x, rows[:, 3]
 
 
+def train_step(model, optimizer, scheduler, loss_fn, x, y, device, bf16: bool):
+    """One optimisation step (shared with bench/bench_train.py); returns (loss, logits)."""
+    with autocast(device, bf16):
+        logits = model(x)
+    loss = loss_fn(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss, logits
+
+
 def _tiny(samples: list[Sample], count: int) -> list[Sample]:
     """A few samples of each class (dry runs)."""
     picked = [s for s in samples if s.label == AUTHENTIC][: count // 2]
@@ -320,8 +335,10 @@ def reproduce_command(config: TrainConfig, root: Path) -> str:
     parts = ["forensic-viewer", "train", str(root)]
     if config.out:
         parts += ["--out", str(config.out)]
+    parts += ["--recipe", config.recipe_object().name]
+    # The precision actually used, so the command does not depend on the next machine's CPU.
+    parts += ["--bf16", "on" if use_bf16(config.bf16, resolve_device(config.device)) else "off"]
     flags = {
-        "recipe": "--recipe",
         "epochs": "--epochs",
         "batch_size": "--batch-size",
         "lr": "--lr",
@@ -329,7 +346,6 @@ def reproduce_command(config: TrainConfig, root: Path) -> str:
         "patience": "--patience",
         "val_fraction": "--val-fraction",
         "seed": "--seed",
-        "bf16": "--bf16",
         "tiles_per_image": "--tiles-per-image",
     }
     for name, flag in flags.items():
@@ -381,7 +397,10 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-7)  # Keras' epsilon
     scheduler = keras_decay_schedule(optimizer, config.lr_decay)
     batches_source = _Batches(parts["train"], recipe, config)
-    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    # A dry run only proves the pipeline: no 350 MB checkpoint for it.
+    checkpoint_dir = (
+        None if config.dry_run or not config.checkpoint_dir else Path(config.checkpoint_dir)
+    )
     epochs = 1 if config.dry_run else config.epochs
     best_acc, best_epoch, best_state, best_logits, wait = -1.0, 0, None, None, 0
     history: list[dict] = []
@@ -407,13 +426,7 @@ def train(
             chunk = rows[batch * config.batch_size : (batch + 1) * config.batch_size]
             x_uint8, y_np = batches_source.batch(chunk, rng)
             x, y = to_input(x_uint8, device), torch.from_numpy(y_np).to(device)
-            with autocast(device, bf16):
-                logits = model(x)
-            loss = loss_fn(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            loss, logits = train_step(model, optimizer, scheduler, loss_fn, x, y, device, bf16)
             loss_sum += loss.item() * len(y)
             correct += float((logits.argmax(1) == y).sum())
             seen += len(y)
@@ -472,7 +485,10 @@ def train(
 
 
 def _card(config, dataset, method, parts, cached, report, history, device, precision, cancelled):
-    name = Path(config.out).name.removesuffix(".safetensors") if config.out else config.recipe
+    recipe = config.recipe_object()
+    name = Path(config.out).name.removesuffix(".safetensors") if config.out else recipe.name
+    settings = {f.name: getattr(config, f.name) for f in fields(config)}
+    settings["recipe"] = recipe.as_dict()
     training = {
         "dataset": dataset.summary(),
         "split": {
@@ -483,7 +499,7 @@ def _card(config, dataset, method, parts, cached, report, history, device, preci
             "val": _counts(parts["val"].samples),
         },
         "unreadable_files": [[str(p), reason] for p, reason in cached.failed],
-        "config": {f.name: getattr(config, f.name) for f in fields(config)},
+        "config": settings,
         "device": device,
         "precision": precision,
         "torch": torch.__version__,
@@ -494,7 +510,7 @@ def _card(config, dataset, method, parts, cached, report, history, device, preci
     }
     return ModelCard(
         name=name,
-        recipe=config.recipe_object().as_dict(),
+        recipe=recipe.as_dict(),
         threshold=float(report["threshold"]),
         temperature=float(report["temperature"]),
         training=m.json_safe(training),

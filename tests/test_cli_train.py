@@ -1,0 +1,96 @@
+"""``forensic-viewer train`` / ``evaluate`` end to end on a tiny generated dataset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_train import SMALL, make_dataset
+
+from forensic_viewer.cli import main
+from forensic_viewer.ml import data
+from forensic_viewer.ml import train as t
+from forensic_viewer.ml.modelfile import load_model
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A dataset and a model trained on it with the small recipe (fast)."""
+    root = make_dataset(tmp_path_factory.mktemp("cli") / "set")
+    out = root.parent / "small.safetensors"
+    config = t.TrainConfig(recipe=SMALL, epochs=1, batch_size=16, seed=2, out=str(out))
+    finished = list(t.train(config, data.scan_dataset(root)))[-1]
+    return root, finished.saved_path
+
+
+def test_train_dry_run_with_the_classic_recipe(tmp_path, capsys):
+    root = make_dataset(tmp_path / "set")
+    out = tmp_path / "models" / "tiny"
+    code = main(["train", str(root), "--out", str(out), "--dry-run", "--seed", "4"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "10 authentic, 10 tampered, 0 skipped" in captured.out
+    assert "epoch   1: train loss" in captured.out
+    assert f"saved {out}.safetensors" in captured.out
+    loaded = load_model(out)
+    assert loaded.card.recipe["name"] == "classic" and loaded.card.notes.startswith("dry run")
+    # A second run refuses to replace the model without --force.
+    assert main(["train", str(root), "--out", str(out), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"forensic-viewer: error: {out}.safetensors exists (use --force to replace it)"]
+
+
+def test_train_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip().endswith("missing: no such folder")
+    (tmp_path / "empty").mkdir()
+    assert main(["train", str(tmp_path / "empty"), "--out", str(tmp_path / "m")]) == 2
+    assert "no labelled images" in capsys.readouterr().err
+    root = make_dataset(tmp_path / "set", per_class=3)
+    for path in (root / "tampered").iterdir():
+        path.unlink()
+    assert main(["train", str(root), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "forensic-viewer: error: training needs both classes in the training split and a "
+        "validation split"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(root), "--out", str(tmp_path / "m"), "--val-fraction", "1.5"])
+    assert exit_info.value.code == 2
+    assert "--val-fraction must be > 0 and < 1" in capsys.readouterr().err
+
+
+def test_evaluate_json(small_model, capsys):
+    root, model = small_model
+    assert main(["evaluate", str(root), "--model", str(model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["per_class"] == {"authentic": 10, "tampered": 10}
+    assert report["count"] == 20
+    matrix = report["confusion_matrix"]
+    assert [sum(row) for row in matrix] == [10, 10]
+    assert report["accuracy"] == pytest.approx((matrix[0][0] + matrix[1][1]) / 20)
+    assert 0.0 <= report["roc_auc"] <= 1.0
+    assert report["model"] == "small"
+    assert report["threshold"] == load_model(model).card.threshold
+
+
+def test_evaluate_text_and_validation_subset(small_model, capsys):
+    root, model = small_model
+    assert (
+        main(["evaluate", str(root), "--model", str(model), "--subset", "val", "--seed", "2"]) == 0
+    )
+    out = capsys.readouterr().out
+    val = data.split_dataset(data.scan_dataset(root), 0.2, 2).val
+    assert f"(val): {len(val)} images" in out
+    for label in ("balanced accuracy", "roc auc", "predicted tampered", "authentic flagged"):
+        assert label in out
+
+
+def test_evaluate_bad_model_or_folder(small_model, tmp_path, capsys):
+    root, model = small_model
+    assert main(["evaluate", str(root), "--model", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such model file" in err[0]
+    assert main(["evaluate", str(tmp_path / "none"), "--model", str(model)]) == 2
+    assert capsys.readouterr().err.strip().endswith("none: no such folder")
