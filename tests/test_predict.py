@@ -72,9 +72,14 @@ def with_card(loaded: LoadedModel, **changes) -> LoadedModel:
     return replace(loaded, card=replace(loaded.card, **changes))
 
 
-def test_threads_are_set_once_for_the_machine(models):
-    Predictor(models["resize"])
-    assert torch.get_num_threads() == (os.cpu_count() or 1)
+def test_one_torch_thread_and_one_chunk_per_core(models, image):
+    predictor = Predictor(load_model(models["tiles"].path))
+    assert torch.get_num_threads() == 1
+    assert predictor.workers == (os.cpu_count() or 1)
+    chunks = count_forward_calls(predictor.loaded)
+    predictor.predict(image)
+    expected = [len(c) for c in np.array_split(np.arange(15), min(predictor.workers, 15))]
+    assert sorted(chunks) == sorted(expected)
 
 
 def test_resize_recipe_predicts_softmax_of_classic_input(models, image):
@@ -173,14 +178,14 @@ def test_verdict_and_heatmap_share_ela_and_tile_scores(models, image, monkeypatc
     monkeypatch.setattr(
         predict_module, "ela_rendering", lambda *a: ela_calls.append(1) or original(*a)
     )
-    predictor = Predictor(loaded, batch_tiles=16)
+    predictor = Predictor(loaded, batch_tiles=16, workers=2)
     prediction, heatmap = predictor.analyse(image)
-    assert (len(ela_calls), calls) == (1, [15])
+    assert (len(ela_calls), sorted(calls)) == (1, [7, 8])  # 15 tiles, two chunks at once
     assert prediction.p_tampered == aggregate_tiles(heatmap.probs.ravel(), "top2mean")
     predictor.predict(image)
-    assert (len(ela_calls), calls) == (1, [15])
+    assert (len(ela_calls), len(calls)) == (1, 2)
     predictor.predict(image.copy())  # another array: computed again
-    assert (len(ela_calls), calls) == (2, [15, 15])
+    assert (len(ela_calls), sorted(calls)) == (2, [7, 7, 8, 8])
 
 
 def test_cancel_stops_between_batches(models, image):

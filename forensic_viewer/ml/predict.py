@@ -4,10 +4,13 @@ All inputs are computed on the stored pixel grid (where the JPEG blocks are), so
 that grid too: apply the image's EXIF orientation (``core.images.orient``) before drawing it over
 an oriented display image.
 
-Threads: the process has two cores. Torch uses them for the network (``configure_torch_threads``)
-and ELA runs either before it in the same thread (``Predictor``) or, for batches, one file ahead in
-a single loader thread, whose work (JPEG decode, ELA, tile cutting) is small next to the network's,
-so the two barely compete. bench/bench_predict.py measures this against a naive loop.
+Threads: torch's own intra-op pool is set to one thread (``configure_torch_threads``) and the
+network instead runs chunks of a batch in our own small thread pool, one chunk per core. Each
+chunk is an independent single-threaded forward pass, so nothing waits at an OpenMP barrier for a
+thread the OS has preempted: on this 2-core machine, shared with the GUI, ELA and other work,
+OpenMP's two threads made a one-image forward pass 2-5x slower than one thread, whereas the
+chunks use both cores when they are free and degrade to one thread's speed when they are not.
+For batches, one loader thread decodes and runs ELA one file ahead (bench/bench_predict.py).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ PREFETCH_FILES = 2
 
 _threads_lock = threading.Lock()
 _threads_configured: int | None = None
+_network_pool: ThreadPoolExecutor | None = None
 
 
 class PredictionCancelled(Exception):
@@ -55,15 +59,27 @@ class PredictionCancelled(Exception):
 
 
 def configure_torch_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads once per process (all cores unless told otherwise)."""
+    """Set torch's intra-op threads once per process: 1 unless told otherwise (see above)."""
     global _threads_configured
     with _threads_lock:
         if threads is None and _threads_configured is not None:
             return _threads_configured
-        count = max(1, threads or os.cpu_count() or 1)
+        count = max(1, threads or 1)
         torch.set_num_threads(count)
         _threads_configured = count
         return count
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _network_pool
+    with _threads_lock:
+        if _network_pool is None:
+            _network_pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="network")
+        return _network_pool
 
 
 @dataclass(frozen=True)
@@ -150,9 +166,16 @@ def tile_rows(rendering: np.ndarray, size: int, stride: int) -> Iterator[tuple[n
 class Predictor:
     """A model loaded once, turning RGB pixels into verdicts and heatmaps. Thread-safe."""
 
-    def __init__(self, model: LoadedModel | str | Path, batch_tiles: int = BATCH_TILES) -> None:
+    def __init__(
+        self,
+        model: LoadedModel | str | Path,
+        batch_tiles: int = BATCH_TILES,
+        workers: int | None = None,
+    ) -> None:
         self.loaded = model if isinstance(model, LoadedModel) else load_model(model)
         self.batch_tiles = batch_tiles
+        self.workers = max(1, workers or default_workers())
+        """Chunks of a batch run at the same time (at most the shared pool's size)."""
         configure_torch_threads()
         self._lock = threading.RLock()
         # The last image's ELA and tile scores, so predict() then heatmap() on the same array
@@ -194,16 +217,23 @@ class Predictor:
     def probabilities(self, inputs: np.ndarray, cancel: Cancel = None) -> np.ndarray:
         """P(tampered) for N x C x S x S float32 inputs, in batches, as float64."""
         out = np.empty(len(inputs), dtype=np.float64)
-        with self._lock, torch.inference_mode():
+        with self._lock:
             for start in range(0, len(inputs), self.batch_tiles):
                 if cancel is not None and cancel():
                     raise PredictionCancelled()
-                batch = torch.from_numpy(
-                    np.ascontiguousarray(inputs[start : start + self.batch_tiles])
-                )
-                logits = self.loaded.model(batch)
-                out[start : start + len(batch)] = p_tampered(logits, self.temperature).numpy()
+                batch = inputs[start : start + self.batch_tiles]
+                chunks = np.array_split(batch, min(self.workers, len(batch)))
+                if len(chunks) == 1:
+                    probs = [self._forward(batch)]
+                else:
+                    probs = list(_pool().map(self._forward, chunks))
+                out[start : start + len(batch)] = np.concatenate(probs)
         return out
+
+    def _forward(self, inputs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.loaded.model(torch.from_numpy(np.ascontiguousarray(inputs)))
+            return p_tampered(logits, self.temperature).numpy()
 
     def tile_probabilities(
         self, rendering: np.ndarray, stride: int | None = None, cancel: Cancel = None
