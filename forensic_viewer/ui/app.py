@@ -1,0 +1,116 @@
+"""Start the GUI: ``run_gui(paths, screenshot=None, view="ela")``.
+
+In screenshot mode the window is shown, the images are loaded, every background job is awaited,
+the window is grabbed into a PNG (atomic write) and the function returns 0 (1 on timeout or if the
+screenshot could not be written). torch is never imported here: the network is loaded lazily.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtWidgets import QApplication
+
+from forensic_viewer import __version__
+from forensic_viewer.core.atomic import atomic_write_bytes
+
+from .settings import APPLICATION, ORGANIZATION
+
+SCREENSHOT_TIMEOUT_S = 120.0
+_POLL_MS = 40
+_IDLE_POLLS = 3
+"""Consecutive idle polls before grabbing: results still queued for delivery get painted first."""
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (reused if one exists, e.g. under pytest-qt), configured for the viewer."""
+    from . import _pyqtgraph  # noqa: F401 - configures pyqtgraph before any view exists
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Forensic Viewer")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("forensic-viewer")
+    return app
+
+
+def create_window(paths: list[str] | None = None, view: str = "ela"):
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    if view:
+        window.show_tab(view)
+    window.show()
+    if paths:
+        window.open_paths(paths)
+    return window
+
+
+def wait_until_idle(window, timeout_s: float = SCREENSHOT_TIMEOUT_S) -> bool:
+    """Run the event loop until the window has no background work left (or the timeout)."""
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    idle_polls = 0
+    while time.monotonic() < deadline:
+        app.processEvents()
+        idle_polls = idle_polls + 1 if window.is_idle() else 0
+        if idle_polls >= _IDLE_POLLS:
+            app.processEvents()
+            return True
+        time.sleep(_POLL_MS / 1000)
+    return False
+
+
+def save_screenshot(window, output: str | Path) -> Path:
+    """Grab the whole window (offscreen too) and write it as a PNG, atomically."""
+    pixmap = window.grab()
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        raise OSError("Qt could not encode the screenshot as PNG")
+    buffer.close()
+    output = Path(output)
+    atomic_write_bytes(output, bytes(data.data()))
+    return output
+
+
+def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") -> int:
+    """Open the viewer on ``paths``; with ``screenshot``, save the window to it and exit."""
+    if view not in ("ela", "grid"):
+        raise ValueError(f"view must be 'ela' or 'grid', got {view!r}")
+    app = create_application()
+    window = create_window(list(paths), view=view)
+    if screenshot is None:
+        code = app.exec()
+        return int(code)
+    ok = wait_until_idle(window)
+    if not ok:
+        print(
+            f"forensic-viewer: background work did not finish within {SCREENSHOT_TIMEOUT_S:.0f} s",
+            file=sys.stderr,
+        )
+    try:
+        written = save_screenshot(window, screenshot)
+    except OSError as exc:
+        print(f"forensic-viewer: screenshot not written: {exc}", file=sys.stderr)
+        ok = False
+    else:
+        print(f"Screenshot saved to {written}", file=sys.stderr)
+    # no close(): a screenshot run leaves the remembered window geometry alone
+    window.session.shutdown()
+    window.deleteLater()
+    app.processEvents()
+    return 0 if ok else 1
+
+
+def main() -> int:  # pragma: no cover - convenience for `python -m forensic_viewer.ui.app`
+    return run_gui(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

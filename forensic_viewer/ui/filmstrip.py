@@ -1,0 +1,170 @@
+"""The list of open images: thumbnails, names, and (once known) each image's verdict.
+
+The network issue calls ``set_verdict`` per document and ``sort_by_p_tampered`` for triage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
+
+from .document import Document, printable
+
+DOC_ID_ROLE = Qt.ItemDataRole.UserRole
+P_TAMPERED_ROLE = Qt.ItemDataRole.UserRole + 1
+ORDER_ROLE = Qt.ItemDataRole.UserRole + 2
+ICON_SIZE = 96
+
+
+def array_to_pixmap(array: np.ndarray) -> QPixmap:
+    """An RGB (or gray) uint8 array to a QPixmap (copied, so the array may be freed)."""
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    if array.ndim == 2:
+        image = QImage(array.data, width, height, array.strides[0], QImage.Format.Format_Grayscale8)
+    else:
+        image = QImage(array.data, width, height, array.strides[0], QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
+class Filmstrip(QListWidget):
+    documentActivated = Signal(int)  # document id chosen by the user
+    closeRequested = Signal(int)
+    closeAllRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSpacing(2)
+        self.setToolTip(
+            "Open images. Up/Down or PgUp/PgDn: switch; Delete: close.\n"
+            "Drop files or folders anywhere on the window to add more."
+        )
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.currentItemChanged.connect(self._on_current_item)
+        close = QAction("Close image", self)
+        close.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        close.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        close.triggered.connect(self._close_current)
+        self.addAction(close)
+        self._next_order = 0
+
+    # ---- documents ---------------------------------------------------------------------------
+    def add_document(self, doc: Document) -> QListWidgetItem:
+        item = QListWidgetItem(QIcon(array_to_pixmap(doc.thumbnail)), "")
+        item.setData(DOC_ID_ROLE, doc.id)
+        item.setData(ORDER_ROLE, self._next_order)
+        self._next_order += 1
+        item.setToolTip(printable(str(doc.path)))
+        self.addItem(item)
+        self.update_document(doc)
+        return item
+
+    def update_document(self, doc: Document) -> None:
+        item = self.item_for(doc.id)
+        if item is None:
+            return
+        w, h = doc.display_size
+        lines = [doc.name, f"{w} x {h}"]
+        if doc.verdict is not None:
+            lines.append(f"{doc.verdict.label.capitalize()} {_label_p(doc):.0%}")
+        item.setText("\n".join(lines))
+
+    def remove_document(self, doc_id: int) -> None:
+        item = self.item_for(doc_id)
+        if item is not None:
+            self.blockSignals(True)
+            self.takeItem(self.row(item))
+            self.blockSignals(False)
+
+    def item_for(self, doc_id: int) -> QListWidgetItem | None:
+        for row in range(self.count()):
+            item = self.item(row)
+            if item.data(DOC_ID_ROLE) == doc_id:
+                return item
+        return None
+
+    def doc_ids(self) -> list[int]:
+        """Document ids in display order."""
+        return [self.item(row).data(DOC_ID_ROLE) for row in range(self.count())]
+
+    def select_document(self, doc_id: int | None) -> None:
+        """Highlight ``doc_id`` without emitting ``documentActivated`` (the session chose it)."""
+        self.blockSignals(True)
+        item = None if doc_id is None else self.item_for(doc_id)
+        if item is None:
+            self.clearSelection()
+        else:
+            self.setCurrentItem(item)
+            self.scrollToItem(item)
+        self.blockSignals(False)
+
+    # ---- verdicts (filled by the network issue) ---------------------------------------------
+    def set_verdict(self, doc: Document) -> None:
+        """Show ``doc.verdict`` under the thumbnail (or remove it when None), coloured."""
+        item = self.item_for(doc.id)
+        if item is None:
+            return
+        self.update_document(doc)
+        verdict = doc.verdict
+        item.setData(P_TAMPERED_ROLE, None if verdict is None else float(verdict.p_tampered))
+        colour = None
+        if verdict is not None:
+            colour = "#c0392b" if verdict.label.lower() == "tampered" else "#1e8449"
+        item.setForeground(QBrush(QColor(colour)) if colour else QBrush())
+
+    def sort_by_p_tampered(self, descending: bool = True) -> None:
+        """Most suspicious first (unknown verdicts last); ``sort_by_opening_order`` undoes it."""
+
+        def key(item: QListWidgetItem) -> tuple:
+            p = item.data(P_TAMPERED_ROLE)
+            return (p is None, -(p or 0.0) if descending else (p or 0.0), item.data(ORDER_ROLE))
+
+        self._reorder(key)
+
+    def sort_by_opening_order(self) -> None:
+        self._reorder(lambda item: item.data(ORDER_ROLE))
+
+    def _reorder(self, key) -> None:
+        current = self.currentItem()
+        current_id = current.data(DOC_ID_ROLE) if current else None
+        self.blockSignals(True)
+        items = [self.takeItem(0) for _ in range(self.count())]
+        for item in sorted(items, key=key):
+            self.addItem(item)
+        self.blockSignals(False)
+        self.select_document(current_id)
+
+    # ---- reactions ---------------------------------------------------------------------------
+    def _on_current_item(self, current: QListWidgetItem | None, _previous) -> None:
+        if current is not None:
+            self.documentActivated.emit(current.data(DOC_ID_ROLE))
+
+    def _close_current(self) -> None:
+        item = self.currentItem()
+        if item is not None:
+            self.closeRequested.emit(item.data(DOC_ID_ROLE))
+
+    def _context_menu(self, pos) -> None:
+        item = self.itemAt(pos)
+        menu = QMenu(self)
+        if item is not None:
+            doc_id = item.data(DOC_ID_ROLE)
+            menu.addAction("Close image", lambda: self.closeRequested.emit(doc_id))
+        menu.addAction("Close all images", self.closeAllRequested)
+        menu.exec(self.mapToGlobal(pos))
+
+
+def _label_p(doc: Document) -> float:
+    """Probability of the shown label (so 'Authentic 93%' means P(authentic) = 0.93)."""
+    verdict = doc.verdict
+    p = float(verdict.p_tampered)
+    return p if verdict.label.lower() == "tampered" else 1.0 - p

@@ -1,0 +1,296 @@
+"""The viewer's controller: open documents, load them and compute ELA in workers, drop stale work.
+
+No widgets here. The window connects to the signals; the network issue's verdict worker can hook
+``currentChanged`` / ``documentAdded`` and reuse ``pool`` and :class:`GenerationCounter`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from forensic_viewer.core.atomic import same_file
+from forensic_viewer.core.errors import ImageLoadError
+from forensic_viewer.core.images import ImageFacts, load_image, orient
+
+from .document import (
+    DEFAULT_FOLDER_CAP,
+    Document,
+    ElaSettings,
+    PixelCache,
+    expand_paths,
+    make_thumbnail,
+)
+from .workers import GenerationCounter, Worker, WorkerPool
+
+
+@dataclass(frozen=True)
+class Loaded:
+    path: Path
+    facts: ImageFacts
+    pixels: np.ndarray
+    thumbnail: np.ndarray
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    path: Path
+    message: str
+
+
+@dataclass(frozen=True)
+class ElaFrame:
+    """One ELA result ready to show, all arrays in display orientation."""
+
+    doc_id: int
+    settings: ElaSettings
+    original: np.ndarray
+    diff: np.ndarray
+    rendering: np.ndarray
+    max_diff: int
+    gain: float
+    seconds: float
+    """Time spent in the worker (JPEG round trip if needed, plus rendering)."""
+    recomputed: bool
+    """True when the JPEG round trip ran; False when only the brightness rendering changed."""
+    stored_diff: np.ndarray
+    """The raw difference on the stored pixel grid (what the cache keeps)."""
+
+
+def load_many(paths: list[Path]):
+    """Generator job: decode files one by one; a failure is a result, never an exception."""
+    for path in paths:
+        try:
+            loaded = load_image(path)
+        except ImageLoadError as exc:
+            yield LoadFailed(path, str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            yield LoadFailed(path, f"{path.name}: unexpected error ({type(exc).__name__}: {exc})")
+            continue
+        thumbnail = make_thumbnail(loaded.pixels, loaded.facts.orientation)
+        yield Loaded(path, loaded.facts, loaded.pixels, thumbnail)
+
+
+def compute_ela_frame(
+    doc_id: int,
+    pixels: np.ndarray,
+    orientation: int,
+    settings: ElaSettings,
+    diff: np.ndarray | None,
+) -> ElaFrame:
+    """Worker job: JPEG round trip only when ``diff`` is missing, then the cheap rendering."""
+    # imported here: OpenCV costs ~0.1 s of start-up and is first needed in this worker
+    from forensic_viewer.core.ela import ela_difference, render
+
+    started = time.perf_counter()
+    recomputed = diff is None
+    if diff is None:
+        diff = ela_difference(pixels, settings.quality)
+    max_diff = int(diff.max()) if diff.size else 0
+    rendering, gain = render(diff, settings.scale, settings.grayscale, max_diff)
+    return ElaFrame(
+        doc_id=doc_id,
+        settings=settings,
+        original=_display(pixels, orientation),
+        diff=orient(diff, orientation),
+        rendering=_display(rendering, orientation),
+        max_diff=max(max_diff, 1),
+        gain=gain,
+        seconds=time.perf_counter() - started,
+        recomputed=recomputed,
+        stored_diff=diff,
+    )
+
+
+def _display(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Oriented and C-contiguous, so pyqtgraph can wrap it in a QImage without another copy."""
+    return np.ascontiguousarray(orient(array, orientation))
+
+
+class Session(QObject):
+    documentAdded = Signal(object)  # Document
+    documentRemoved = Signal(int)  # document id
+    documentChanged = Signal(object)  # Document whose facts changed (file modified on disk)
+    currentChanged = Signal(object)  # Document | None
+    elaReady = Signal(object)  # ElaFrame for the current document and settings
+    elaFailed = Signal(str)
+    message = Signal(str)  # non-modal user message (file name + reason)
+    loadFinished = Signal(int, int)  # opened, failed
+
+    def __init__(
+        self,
+        cache: PixelCache | None = None,
+        settings: ElaSettings | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.cache = cache or PixelCache()
+        self.settings = settings or ElaSettings()
+        self.pool = WorkerPool(max_threads=3, parent=self)
+        self.documents: list[Document] = []
+        self.current: Document | None = None
+        self.view_generation = GenerationCounter()
+        """Bumped whenever the shown image or its settings change; stale ELA results are dropped."""
+        self.last_frame: ElaFrame | None = None
+        self.folder_cap = DEFAULT_FOLDER_CAP
+        self._loading = 0
+
+    # ---- opening and closing -------------------------------------------------------------
+    def open_paths(self, paths: list[str | Path], select_first: bool = True) -> Worker | None:
+        files, notes = expand_paths(paths, cap=self.folder_cap)
+        for note in notes:
+            self.message.emit(note)
+        fresh: list[Path] = []
+        first_existing: Document | None = None
+        for path in files:
+            existing = self.find(path)
+            if existing is None:
+                fresh.append(path)
+            elif first_existing is None:
+                first_existing = existing
+        if first_existing is not None and select_first and not fresh:
+            self.set_current(first_existing)
+        if not fresh:
+            return None
+        worker = Worker(load_many, fresh)
+        counts = {"opened": 0, "failed": 0, "selected": not select_first}
+        worker.yielded.connect(lambda item: self._on_loaded(item, counts))
+        worker.finished.connect(lambda: self._on_load_done(counts))
+        self._loading += 1
+        return self.pool.start(worker)
+
+    def find(self, path: str | Path) -> Document | None:
+        for doc in self.documents:
+            if Path(path).absolute() == doc.path.absolute() or (
+                Path(path).exists() and same_file(path, doc.path)
+            ):
+                return doc
+        return None
+
+    def _on_loaded(self, item: Loaded | LoadFailed, counts: dict) -> None:
+        if isinstance(item, LoadFailed):
+            counts["failed"] += 1
+            self.message.emit(item.message)
+            return
+        doc = Document(path=item.path, facts=item.facts, thumbnail=item.thumbnail)
+        self.documents.append(doc)
+        self.cache.put(doc.pixels_key(), item.pixels)
+        counts["opened"] += 1
+        self.documentAdded.emit(doc)
+        if not counts["selected"]:
+            counts["selected"] = True
+            self.set_current(doc)
+
+    def _on_load_done(self, counts: dict) -> None:
+        self._loading -= 1
+        self.loadFinished.emit(counts["opened"], counts["failed"])
+
+    def close_document(self, doc: Document) -> None:
+        if doc not in self.documents:
+            return
+        index = self.documents.index(doc)
+        self.documents.remove(doc)
+        self.cache.drop_image(doc.id)
+        self.documentRemoved.emit(doc.id)
+        if self.current is doc:
+            self.last_frame = None
+            neighbour = (
+                self.documents[min(index, len(self.documents) - 1)] if self.documents else None
+            )
+            self.set_current(neighbour)
+
+    def close_all(self) -> None:
+        for doc in list(self.documents):
+            self.close_document(doc)
+
+    # ---- what is shown ---------------------------------------------------------------------
+    def set_current(self, doc: Document | None) -> None:
+        if doc is self.current and (doc is None or self.last_frame is not None):
+            return
+        self.current = doc
+        self.last_frame = None
+        self.cache.pin([] if doc is None else [doc.id])
+        self.currentChanged.emit(doc)
+        self._request(force_roundtrip=False)
+
+    def set_settings(self, settings: ElaSettings) -> None:
+        if settings == self.settings:
+            return
+        self.settings = settings
+        self._request(force_roundtrip=False)
+
+    def step(self, offset: int) -> None:
+        """Show the document ``offset`` places after the current one (clamped)."""
+        if not self.documents:
+            return
+        index = self.documents.index(self.current) if self.current in self.documents else 0
+        index = min(max(index + offset, 0), len(self.documents) - 1)
+        self.set_current(self.documents[index])
+
+    def pixels(self, doc: Document) -> np.ndarray | None:
+        """The decoded pixels if they are in memory (always true for the current document)."""
+        return self.cache.get(doc.pixels_key())
+
+    def is_idle(self) -> bool:
+        return self.pool.is_idle() and self._loading == 0
+
+    def _request(self, force_roundtrip: bool) -> None:
+        generation = self.view_generation.bump()
+        doc = self.current
+        if doc is None:
+            return
+        settings = self.settings
+        pixels = self.cache.get(doc.pixels_key())
+        if pixels is None:
+            worker = Worker(load_image, doc.path)
+            worker.returned.connect(lambda loaded, g=generation: self._on_reloaded(doc, loaded, g))
+            worker.errored.connect(lambda exc, g=generation: self._on_failed(doc, exc, g))
+            self.pool.start(worker, generation)
+            return
+        diff = None if force_roundtrip else self.cache.get(doc.diff_key(settings.quality))
+        # keep one raw difference per image: the memory budget is for many images, not qualities
+        self.cache.drop_where(doc.id, keep=[doc.pixels_key(), doc.diff_key(settings.quality)])
+        worker = Worker(compute_ela_frame, doc.id, pixels, doc.orientation, settings, diff)
+        worker.returned.connect(lambda frame, g=generation: self._on_frame(doc, frame, g))
+        worker.errored.connect(lambda exc, g=generation: self._on_failed(doc, exc, g))
+        worker.aborted.connect(lambda g=generation: self.view_generation.accept(g))
+        self.pool.start(worker, generation)
+
+    def _on_reloaded(self, doc: Document, loaded, generation: int) -> None:
+        if doc not in self.documents:
+            return
+        if loaded.facts.sha256 != doc.facts.sha256:
+            self.message.emit(
+                f"{doc.name}: the file changed on disk since it was opened "
+                f"(SHA-256 {doc.facts.sha256[:12]}... is now {loaded.facts.sha256[:12]}...)"
+            )
+            doc.facts = loaded.facts
+            self.documentChanged.emit(doc)
+        self.cache.put(doc.pixels_key(), loaded.pixels)
+        if self.view_generation.accept(generation):
+            self._request(force_roundtrip=False)
+
+    def _on_frame(self, doc: Document, frame: ElaFrame, generation: int) -> None:
+        if not self.view_generation.accept(generation) or doc is not self.current:
+            return
+        if frame.recomputed:
+            # store the stored-orientation diff so a brightness change skips the JPEG round trip
+            self.cache.put(doc.diff_key(frame.settings.quality), frame.stored_diff)
+        self.last_frame = frame
+        self.elaReady.emit(frame)
+
+    def _on_failed(self, doc: Document, exc: Exception, generation: int) -> None:
+        if not self.view_generation.accept(generation):
+            return
+        text = str(exc) if isinstance(exc, ImageLoadError) else f"{doc.name}: {exc}"
+        self.message.emit(text)
+        self.elaFailed.emit(text)
+
+    def shutdown(self) -> None:
+        self.view_generation.bump()
+        self.pool.shutdown()

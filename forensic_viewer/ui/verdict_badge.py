@@ -1,0 +1,140 @@
+"""The verdict badge floating on the ELA view: empty until a network result fills it.
+
+States (the network issue drives them):
+- ``clear()``: hidden. Nothing is shown that could be mistaken for a verdict.
+- ``set_running()``: a spinner and "Analysing...".
+- ``set_result(label, p, model_name)``: "Tampered 87%" / "Authentic 93%", coloured; model in
+  the tooltip.
+- ``set_no_model(message)``: the message with Train... and Load model... buttons.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+SPINNER_FRAMES = "◐◓◑◒"
+COLOURS = {"tampered": "#ff6b5a", "authentic": "#5ad17a", "neutral": "#e0e0e0"}
+MARGIN = 10
+
+
+class VerdictBadge(QFrame):
+    trainRequested = Signal()
+    loadModelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("VerdictBadge")
+        self.setStyleSheet(
+            "#VerdictBadge { background: rgba(20, 20, 20, 215); border: 1px solid #555;"
+            " border-radius: 6px; }"
+            "#VerdictBadge QLabel { color: #e0e0e0; background: transparent; }"
+            "#VerdictBadge QPushButton { padding: 2px 8px; }"
+        )
+        self.spinner = QLabel()
+        self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.train_button = QPushButton("Train...")
+        self.train_button.setToolTip("Train a model on your own labelled folders")
+        self.load_button = QPushButton("Load model...")
+        self.load_button.setToolTip("Choose a model file (.safetensors with its .json card)")
+        self.train_button.clicked.connect(self.trainRequested)
+        self.load_button.clicked.connect(self.loadModelRequested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(6)
+        for widget in (self.spinner, self.text, self.train_button, self.load_button):
+            layout.addWidget(widget)
+        self._frame = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(120)
+        self._timer.timeout.connect(self._spin)
+        self.state = "clear"
+        self.label: str | None = None
+        self.p: float | None = None
+        self.model_name: str | None = None
+        self._watched: QObject | None = None
+        self.clear()
+
+    # ---- public API --------------------------------------------------------------------------
+    def clear(self) -> None:
+        self._set_state("clear")
+        self.label = self.p = self.model_name = None
+        self.text.clear()
+        self.setToolTip("")
+        self.hide()
+
+    def set_running(self) -> None:
+        self._set_state("running")
+        self._style_text(COLOURS["neutral"], bold=False)
+        self.text.setText("Analysing...")
+        self.setToolTip("The network is computing a verdict for this image")
+        self._show()
+
+    def set_result(self, label: str, p: float, model_name: str) -> None:
+        """``p`` is the probability of ``label`` (0..1), shown as a percentage."""
+        self._set_state("result")
+        self.label, self.p, self.model_name = label, float(p), model_name
+        colour = COLOURS.get(label.lower(), COLOURS["neutral"])
+        self._style_text(colour, bold=True)
+        self.text.setText(f"{label.capitalize()} {self.p:.0%}")
+        self.setToolTip(
+            f"Model: {model_name}\nA network's estimate, not proof: weigh it with the ELA, "
+            "the metadata and the heatmap."
+        )
+        self._show()
+
+    def set_no_model(self, message: str) -> None:
+        self._set_state("no_model")
+        self._style_text(COLOURS["neutral"], bold=False)
+        self.text.setText(message)
+        self.setToolTip("No verdict: no usable model is loaded")
+        self._show()
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        running = state == "running"
+        self.spinner.setVisible(running)
+        if running:
+            self._timer.start()
+            self._spin()
+        else:
+            self._timer.stop()
+        no_model = state == "no_model"
+        self.train_button.setVisible(no_model)
+        self.load_button.setVisible(no_model)
+
+    def _style_text(self, colour: str, bold: bool) -> None:
+        weight = "bold" if bold else "normal"
+        self.text.setStyleSheet(f"color: {colour}; font-weight: {weight}; font-size: 13pt;")
+
+    def _spin(self) -> None:
+        self.spinner.setText(SPINNER_FRAMES[self._frame % len(SPINNER_FRAMES)])
+        self._frame += 1
+
+    def _show(self) -> None:
+        self.adjustSize()
+        self.show()
+        self.raise_()
+        self.reposition()
+
+    def reposition(self) -> None:
+        """Keep to the top-right corner of the parent (called on parent resize)."""
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        if self._watched is not parent:
+            if self._watched is not None:
+                self._watched.removeEventFilter(self)
+            parent.installEventFilter(self)
+            self._watched = parent
+        self.adjustSize()
+        self.move(max(0, parent.width() - self.width() - MARGIN), MARGIN)
+        if self.isVisible():
+            self.raise_()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._watched and event.type() == QEvent.Type.Resize:
+            self.reposition()
+        return False

@@ -1,0 +1,102 @@
+"""Shared fixtures and helpers for the viewer tests (imported by the test modules).
+
+Not a conftest.py: tests/ has no __init__.py, so a second conftest module would clash with
+tests/conftest.py by name.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from forensic_viewer.ui.main_window import MainWindow
+
+IDLE_TIMEOUT_MS = 20_000
+
+
+def photo(width: int = 96, height: int = 64, seed: int = 0) -> np.ndarray:
+    """A smooth gradient with texture: compresses like a photo, differs per seed."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [
+            x * 255 // max(width - 1, 1),
+            y * 255 // max(height - 1, 1),
+            (x + y) * 127 // max(width + height - 2, 1),
+        ],
+        axis=2,
+    )
+    noise = rng.integers(-12, 13, size=(height, width, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def write_jpeg(path: Path, array: np.ndarray, quality: int = 85, **kwargs) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, "JPEG", quality=quality, **kwargs)
+    return path
+
+
+def jpeg_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def drop(window: MainWindow, paths: list[Path]) -> tuple[bool, bool]:
+    """Simulate dragging ``paths`` onto the window: DragEnter, then Drop. Returns acceptances."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, enter)
+    dropped = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    if enter.isAccepted():
+        QApplication.sendEvent(window, dropped)
+    return enter.isAccepted(), dropped.isAccepted()
+
+
+def wait_idle(qtbot, window: MainWindow, timeout: int = IDLE_TIMEOUT_MS) -> None:
+    qtbot.waitUntil(window.is_idle, timeout=timeout)
+
+
+def png_pixels(data_or_path) -> np.ndarray:
+    source = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
+    with Image.open(source) as image:
+        return np.asarray(image)
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def images(tmp_path) -> list[Path]:
+    """Three small JPEG evidence files in their own folder."""
+    folder = tmp_path / "evidence"
+    return [
+        write_jpeg(folder / f"img{i}.jpg", photo(96 + 16 * i, 64, seed=i), quality=80 + 5 * i)
+        for i in range(3)
+    ]
