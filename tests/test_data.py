@@ -57,6 +57,7 @@ def test_scan_folders_extensions_skips_and_masks(tmp_path):
     _image(root / "tampered" / "t2.jpg", 6, fmt="JPEG")
     _image(root / "masks" / "t2.png", 7, fmt="PNG")
     _image(root / "unsorted" / "u.jpg", 8, fmt="JPEG")
+    _image(root / "Fake" / "t1_gt.png", 10, fmt="PNG")  # a mask outside a mask folder
     (root / "tampered" / "notes.txt").write_text("hello")
     (root / "tampered" / "broken.jpg").write_bytes(b"not a jpeg at all")
     (root / "tampered" / "empty.jpg").write_bytes(b"")
@@ -67,7 +68,8 @@ def test_scan_folders_extensions_skips_and_masks(tmp_path):
     assert dataset.counts() == {"authentic": 4, "tampered": 2}
     by_name = {s.path.name: s for s in dataset.samples}
     assert by_name["t2.jpg"].mask == root / "masks" / "t2.png"
-    assert by_name["t1.bmp"].mask is None
+    assert by_name["t1.bmp"].mask == root / "Fake" / "t1_gt.png"
+    assert by_name["a1.JPG"].mask is None
     reasons = {p.name: reason for p, reason in dataset.skipped}
     assert set(reasons) == {"notes.txt", "broken.jpg", "empty.jpg", "u.jpg"}
     assert "unsupported" in reasons["notes.txt"]

@@ -37,6 +37,7 @@ TAMPERED_FOLDERS = frozenset(
     {"tampered", "tp", "fake", "fakes", "forged", "manipulated", "spliced", "sp"}
 )
 MASK_FOLDERS = frozenset({"mask", "masks", "groundtruth", "ground_truth", "gt"})
+MASK_SUFFIXES = ("_gt", "_mask")
 MIN_PER_CLASS = 20
 """Fewer images than this in a class gives a warning: the model cannot learn much from them."""
 IMBALANCE_RATIO = 3.0
@@ -186,10 +187,10 @@ def scan_dataset(root: str | Path, check_headers: bool = True) -> Dataset:
         if any(part.startswith(".") for part in relative.parts):
             continue
         in_mask_folder = any(part.lower() in MASK_FOLDERS for part in relative.parts[:-1])
-        if in_mask_folder:
+        mask_suffix = next((s for s in MASK_SUFFIXES if path.stem.lower().endswith(s)), None)
+        if in_mask_folder or mask_suffix:  # CASIA v2 ground truth: <stem>_gt.png
             if is_image_path(path):
-                stem = path.stem[:-3] if path.stem.lower().endswith("_gt") else path.stem
-                masks[stem] = path
+                masks[path.stem[: -len(mask_suffix)] if mask_suffix else path.stem] = path
             continue
         label = label_from_path(relative)
         if label is None:
