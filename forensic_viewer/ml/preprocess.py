@@ -10,6 +10,12 @@ Two recipes share the network:
 - ``tiles``: the same ELA rendering at native resolution, cut into 128 x 128 tiles whose origins
   lie on the 8-pixel JPEG block grid; the network scores each tile and the image score aggregates
   them. This keeps block artefacts intact and yields a heatmap for free.
+- ``ghost``: native-resolution tiles as above, but the three input channels are ELA differences at
+  three qualities (70, 80, 90; the largest of the R, G, B differences) times a fixed gain, instead
+  of one RGB ELA stretched per image by 255 / max_diff. The fixed gain keeps absolute error levels,
+  and the three qualities trace where the image's own compression sits (the "JPEG ghost" idea):
+  a region last saved near quality q changes least when re-saved at q. Same network, same
+  29,520,034 parameters.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from ..core.ela import ela
+from ..core.ela import brightness_lut, ela, ela_difference
 
 RESIZE_FILTERS = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST, "bilinear": Image.BILINEAR}
 
@@ -35,6 +41,11 @@ class Recipe:
     tile_stride: int = 64
     aggregate: str = "top2mean"
     """How tile scores become an image score (tiles mode): 'max', 'mean' or 'top2mean'."""
+    channels: str = "rgb"
+    """'rgb': the classic auto-brightness RGB ELA at ``quality``; 'ghost': one channel per quality
+    in ``qualities`` (largest RGB difference times ``gain``)."""
+    qualities: tuple[int, ...] = ()
+    gain: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -42,16 +53,38 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "qualities" in known:
+            known["qualities"] = tuple(int(q) for q in known["qualities"])
         return cls(**known)
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the native-resolution rendering this recipe feeds the network."""
+        if self.channels == "ghost":
+            qualities = "-".join(str(q) for q in self.qualities)
+            return f"ghost-q{qualities}-g{self.gain:g}"
+        return f"rgb-q{self.quality}-auto"
 
 
 CLASSIC = Recipe()
 TILES = Recipe(name="tiles", mode="tiles")
-RECIPES = {"classic": CLASSIC, "tiles": TILES}
+GHOST = Recipe(
+    name="ghost", mode="tiles", aggregate="mean", channels="ghost", qualities=(70, 80, 90), gain=8.0
+)
+RECIPES = {"classic": CLASSIC, "tiles": TILES, "ghost": GHOST}
 
 
 def ela_rendering(rgb: np.ndarray, recipe: Recipe = CLASSIC) -> np.ndarray:
-    """Auto-brightness ELA rendering (uint8 H x W x 3), exactly the classic recipe's image."""
+    """The network's native-resolution view of an image, uint8 H x W x 3.
+
+    For 'rgb' channels this is exactly the classic recipe's auto-brightness ELA image.
+    """
+    if recipe.channels == "ghost":
+        lut = brightness_lut(recipe.gain)
+        planes = [lut[ela_difference(rgb, q).max(axis=2)] for q in recipe.qualities]
+        return np.ascontiguousarray(np.stack(planes, axis=2))
+    if recipe.channels != "rgb":
+        raise ValueError(f"unknown recipe channels {recipe.channels!r}")
     return ela(rgb, recipe.quality, scale="auto").rendering
 
 
