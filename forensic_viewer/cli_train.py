@@ -271,6 +271,13 @@ def _show(event, bar, config):
                        unit="batch", leave=False, disable=None, file=sys.stderr)  # fmt: skip
         bar.update(1)
         bar.set_postfix(loss=f"{event.loss:.4f}", img_s=f"{event.images_per_s:.1f}")
+    elif isinstance(event, t.ValidationProgress):
+        if event.batch == 1:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=event.batches, desc=f"validating {event.epoch}", unit="batch",
+                       leave=False, disable=None, file=sys.stderr)  # fmt: skip
+        bar.update(1)
     elif isinstance(event, t.EpochEnd):
         if bar is not None:
             bar.close()
@@ -330,7 +337,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         while True:
             event = next(runner)
             caching = isinstance(event, CachingProgress)
-            if not caching and not isinstance(event, t.BatchProgress):
+            if not caching and not isinstance(event, t.ValidationProgress):
                 continue
             description = "ELA inputs" if caching else "scoring"
             if phase != description:

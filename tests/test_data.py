@@ -13,7 +13,14 @@ from PIL import Image
 from forensic_viewer.core.images import load_image
 from forensic_viewer.core.paths import user_cache_dir
 from forensic_viewer.ml import data
-from forensic_viewer.ml.preprocess import CLASSIC, TILES, classic_input, ela_rendering
+from forensic_viewer.ml.preprocess import (
+    CLASSIC,
+    RECIPES,
+    TILES,
+    Recipe,
+    classic_input,
+    ela_rendering,
+)
 
 
 def _image(path: Path, seed: int = 0, size=(48, 40), fmt: str | None = None) -> Path:
@@ -205,6 +212,12 @@ def test_cache_computes_once_then_reuses_exact_inputs(tmp_path, recipe):
     assert events[-1] == data.CachingProgress(2, 2, 2, 0)
     for a, b in zip(first.arrays, second.arrays, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_cache_keys_separate_recipes():
+    keys = {data.recipe_cache_key(r) for r in RECIPES.values()}
+    assert len(keys) == len(RECIPES)
+    assert data.recipe_cache_key(CLASSIC) != data.recipe_cache_key(Recipe(size=64))
 
 
 def test_cache_reports_undecodable_files_and_honours_cancel(tmp_path):

@@ -69,8 +69,8 @@ def test_events_order_and_early_stopping_really_fires(dataset):
     kinds = [type(e).__name__ for e in events]
     collapsed = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
     assert collapsed == [
-        "Prepared", "CachingProgress", "BatchProgress", "EpochEnd", "BatchProgress",
-        "EpochEnd", "EarlyStop", "Finished",
+        "Prepared", "CachingProgress", "BatchProgress", "ValidationProgress", "EpochEnd",
+        "BatchProgress", "ValidationProgress", "EpochEnd", "EarlyStop", "Finished",
     ]  # fmt: skip
     prepared = events[0]
     assert prepared.train_counts["authentic"] + prepared.val_counts["authentic"] == 10
@@ -140,7 +140,7 @@ def test_trained_model_card_and_evaluate_agree(dataset, tmp_path):
     assert finished.saved_path == out.with_suffix(".safetensors")
     loaded = load_model(finished.saved_path)
     card = loaded.card
-    assert card.name == "small" and card.recipe == SMALL.as_dict()
+    assert card.name == "small" and Recipe.from_dict(card.recipe) == SMALL
     assert card.threshold == finished.metrics["threshold"]
     assert card.training["split"]["method"] == "random by file (no groups known)"
     assert card.training["dataset"]["counts"] == {"authentic": 10, "tampered": 10}

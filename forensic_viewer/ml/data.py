@@ -339,9 +339,11 @@ class CachedInputs:
 
 
 def recipe_cache_key(recipe: Recipe) -> str:
+    """Everything that determines the cached array: ELA channels and qualities, and the resize."""
+    native = recipe.cache_key
     if recipe.mode == "tiles":  # tiles are cut at training time from the native rendering
-        return f"v{CACHE_VERSION}-native-q{recipe.quality}"
-    return f"v{CACHE_VERSION}-resize-q{recipe.quality}-s{recipe.size}-{recipe.resize_filter}"
+        return f"v{CACHE_VERSION}-native-{native}"
+    return f"v{CACHE_VERSION}-resize-{native}-s{recipe.size}-{recipe.resize_filter}"
 
 
 def cache_path(sha256: str, recipe: Recipe) -> Path:

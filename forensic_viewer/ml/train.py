@@ -106,6 +106,16 @@ class BatchProgress:
 
 
 @dataclass(frozen=True)
+class ValidationProgress:
+    """Scoring the validation images after an epoch (or any images in evaluate)."""
+
+    epoch: int
+    batch: int
+    batches: int
+    images_per_s: float
+
+
+@dataclass(frozen=True)
 class EpochEnd:
     epoch: int
     train_loss: float
@@ -186,10 +196,10 @@ def score_logits_iter(
     device: torch.device,
     batch_size: int = 64,
     cancel: Cancel = None,
-) -> Generator[BatchProgress, None, list[np.ndarray] | None]:
+) -> Generator[ValidationProgress, None, list[np.ndarray] | None]:
     """Per image: logits (1 x 2 for resize recipes, tiles x 2 for tiles), float32, eval mode.
 
-    Yields BatchProgress (epoch 0, loss NaN); returns None when cancelled.
+    Yields ValidationProgress (epoch 0); returns None when cancelled.
     """
     model.eval()
     if recipe.mode == "tiles":
@@ -207,19 +217,9 @@ def score_logits_iter(
             x = to_input(torch.from_numpy(stacked[start : start + batch_size]), device)
             outputs.append(model(x).float().cpu().numpy())
             rate = (start + len(x)) / max(time.perf_counter() - started, 1e-9)
-            yield BatchProgress(0, batch, batches, float("nan"), rate)
+            yield ValidationProgress(0, batch, batches, rate)
     logits = np.concatenate(outputs) if outputs else np.zeros((0, 2), np.float32)
     return [logits[owners == i] for i in range(len(inputs.arrays))]
-
-
-def score_logits(model, inputs, recipe, device, batch_size=64, cancel=None):
-    """score_logits_iter without the progress events."""
-    runner = score_logits_iter(model, inputs, recipe, device, batch_size, cancel)
-    while True:
-        try:
-            next(runner)
-        except StopIteration as stop:
-            return stop.value
 
 
 def image_scores(logits: list[np.ndarray], recipe: Recipe, temperature: float = 1.0) -> np.ndarray:
@@ -435,7 +435,15 @@ def train(
             yield BatchProgress(epoch, batch + 1, batches, loss.item(), rate)
         if cancelled:
             break
-        val_logits = score_logits(model, parts["val"], recipe, device, cancel=cancel)
+        val_logits = None
+        scoring = score_logits_iter(model, parts["val"], recipe, device, cancel=cancel)
+        while True:
+            try:
+                progress = next(scoring)
+            except StopIteration as stop:
+                val_logits = stop.value
+                break
+            yield ValidationProgress(epoch, progress.batch, progress.batches, progress.images_per_s)
         if val_logits is None:
             cancelled = True
             break
@@ -541,7 +549,7 @@ def evaluate_iter(
     workers: int = 2,
     cancel: Cancel = None,
 ) -> Generator[object, None, dict | None]:
-    """Yields CachingProgress and BatchProgress; returns the report (None when cancelled)."""
+    """Yields CachingProgress and ValidationProgress; returns the report (None if cancelled)."""
     recipe = loaded.recipe
     inputs = yield from cache_inputs(samples, recipe, workers, cancel)
     if inputs is None:
