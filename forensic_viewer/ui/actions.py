@@ -162,7 +162,14 @@ class WindowActions:
         action = QAction(text, self.window)
         if shortcut is not None:
             keys = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(k) for k in keys])
+            sequences: list[QKeySequence] = []
+            for key in keys:
+                if isinstance(key, QKeySequence.StandardKey):
+                    candidates = QKeySequence.keyBindings(key)
+                else:
+                    candidates = [QKeySequence(key)]
+                sequences += [c for c in candidates if c not in sequences]  # no self-ambiguity
+            action.setShortcuts(sequences)
         if tip:
             action.setToolTip(tip)
             action.setStatusTip(tip)

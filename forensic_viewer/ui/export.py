@@ -44,12 +44,11 @@ class GridCell:
 def check_output_path(output: str | Path, evidence: Iterable[str | Path]) -> Path:
     """Refuse an output that is an evidence file or sits in an evidence file's folder."""
     output = Path(output).absolute()
+    evidence = [Path(item) for item in evidence]
     for item in evidence:
-        item = Path(item)
-        if output.exists() and same_file(output, item):
+        if output == item.absolute() or (output.exists() and same_file(output, item)):
             raise OutputPathError(f"{output.name}: refusing to overwrite the evidence file")
-        if output.absolute() == item.absolute():
-            raise OutputPathError(f"{output.name}: refusing to overwrite the evidence file")
+    for item in evidence:
         if (
             output.parent.is_dir()
             and item.parent.is_dir()

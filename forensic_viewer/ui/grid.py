@@ -25,7 +25,7 @@ from forensic_viewer.core.images import orient
 
 from .document import Document, ElaSettings
 from .export import GridCell
-from .image_views import ImagePane
+from .image_views import ImagePane, ViewLinker
 from .settings import DEFAULT_GRID_QUALITIES, parse_qualities
 from .workers import GenerationCounter, Worker, WorkerPool
 
@@ -229,12 +229,11 @@ class QualityGrid(QWidget):
             self.cells_layout.removeWidget(pane)
             pane.deleteLater()
         self.panes = []
+        self.linker = ViewLinker()
         for index, quality in enumerate(self.qualities):
             pane = ImagePane(f"q {quality}")
             pane.setToolTip(f"ELA at JPEG quality {quality}")
-            if self.panes:
-                pane.viewbox.setXLink(self.panes[0].viewbox)
-                pane.viewbox.setYLink(self.panes[0].viewbox)
+            self.linker.add(pane)
             pane.hovered.connect(self.hovered)
             row, column = divmod(index, COLUMNS)
             self.cells_layout.addWidget(pane, row, column)

@@ -8,7 +8,7 @@ without a copy, so showing the ELA in two items costs no extra memory.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from ._pyqtgraph import pg
@@ -103,8 +103,17 @@ class ImagePane(QFrame):
     def fit_zoom(self) -> float:
         if self.image_size is None:
             return 1.0
-        rect = self.viewbox.boundingRect()
-        return min(rect.width() / self.image_size[0], rect.height() / self.image_size[1])
+        width, height = self._drawable_size()
+        return min(width / self.image_size[0], height / self.image_size[1])
+
+    def _drawable_size(self) -> tuple[float, float]:
+        """The view's size in screen pixels as pyqtgraph maps it (not quite boundingRect)."""
+        px, py = self.viewbox.viewPixelSize()
+        view = self.viewbox.viewRect()
+        if px <= 0 or py <= 0:
+            rect = self.viewbox.boundingRect()
+            return rect.width(), rect.height()
+        return view.width() / px, view.height() / py
 
     def set_zoom(self, zoom: float, center: QPointF | None = None) -> None:
         rect = self.viewbox.boundingRect()
@@ -113,9 +122,16 @@ class ImagePane(QFrame):
         if center is None:
             center = self.viewbox.viewRect().center()
         w, h = rect.width() / zoom, rect.height() / zoom
-        self.viewbox.setRange(
-            QRectF(center.x() - w / 2, center.y() - h / 2, w, h), padding=0, update=True
-        )
+        for _ in range(2):
+            self.viewbox.setRange(
+                QRectF(center.x() - w / 2, center.y() - h / 2, w, h), padding=0, update=True
+            )
+            # the ViewBox's drawable size differs from its bounding rect by a fraction of a
+            # pixel; one proportional correction makes 100% exactly one screen pixel per pixel
+            error = self.zoom() / zoom
+            if abs(error - 1.0) < 1e-9:
+                break
+            w, h = w * error, h * error
 
     def zoom_by(self, factor: float) -> None:
         self.set_zoom(self.zoom() * factor)
@@ -135,10 +151,48 @@ class ImagePane(QFrame):
             event.accept()
 
 
+class ViewLinker:
+    """Keep panes at the same zoom and centre: pan or zoom one, the others follow.
+
+    pyqtgraph's ``setXLink``/``setYLink`` copy the visible *range*; panes that differ by a pixel
+    in size (splitter, grid cells) then show slightly different scales, and 100% is no longer
+    one screen pixel per image pixel everywhere. Copying scale and centre keeps them exact.
+    """
+
+    def __init__(self, panes: list[ImagePane] | None = None) -> None:
+        self.panes: list[ImagePane] = []
+        self._syncing = False
+        for pane in panes or []:
+            self.add(pane)
+
+    def add(self, pane: ImagePane) -> None:
+        self.panes.append(pane)
+        pane.viewbox.sigRangeChanged.connect(lambda *_a, p=pane: self._follow(p))
+
+    def remove_all(self) -> None:
+        self.panes = []
+
+    def sync_from(self, source: ImagePane) -> None:
+        """Bring the others to ``source``'s zoom and centre (e.g. when one becomes visible)."""
+        self._follow(source)
+
+    def _follow(self, source: ImagePane) -> None:
+        if self._syncing or source not in self.panes or not source.isVisible():
+            return
+        self._syncing = True
+        try:
+            zoom, centre = source.zoom(), source.viewbox.viewRect().center()
+            for pane in self.panes:
+                if pane is not source and pane.isVisible():
+                    pane.set_zoom(zoom, centre)
+        finally:
+            self._syncing = False
+
+
 class PairedViews(QWidget):
     """Original and ELA side by side, or one view (SPACE flips), or ELA blended over the original.
 
-    Both ViewBoxes are linked (x and y), so zoom and pan move together.
+    Both views are linked (ViewLinker), so zoom and pan move together at the same scale.
     """
 
     hovered = Signal(float, float)
@@ -148,8 +202,7 @@ class PairedViews(QWidget):
         super().__init__(parent)
         self.original = ImagePane("Original")
         self.ela = ImagePane("ELA")
-        self.ela.viewbox.setXLink(self.original.viewbox)
-        self.ela.viewbox.setYLink(self.original.viewbox)
+        self.linker = ViewLinker([self.original, self.ela])
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.original)
         self.splitter.addWidget(self.ela)
@@ -214,6 +267,9 @@ class PairedViews(QWidget):
 
     def _apply_layout(self) -> None:
         side = self.layout_mode == "side"
+        if side and not self.ela.isVisible() and self.original.image_size is not None:
+            # it missed the zooms and pans made while hidden: catch up once it has a size
+            QTimer.singleShot(0, lambda: self.linker.sync_from(self.original))
         self.ela.setVisible(side)
         overlay_opacity: float | None = None
         if self.layout_mode == "blend":
