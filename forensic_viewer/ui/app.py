@@ -20,6 +20,8 @@ from forensic_viewer.core.atomic import atomic_write_bytes
 from .settings import APPLICATION, ORGANIZATION
 
 SCREENSHOT_TIMEOUT_S = 120.0
+SCREENSHOT_SIZE = (1440, 760)
+"""Screenshots have a fixed window size (not the remembered one), so they are reproducible."""
 _POLL_MS = 40
 _IDLE_POLLS = 3
 """Consecutive idle polls before grabbing: results still queued for delivery get painted first."""
@@ -38,12 +40,16 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def create_window(paths: list[str] | None = None, view: str = "ela"):
+def create_window(
+    paths: list[str] | None = None, view: str = "ela", size: tuple[int, int] | None = None
+):
     from .main_window import MainWindow
 
     window = MainWindow()
     if view:
         window.show_tab(view)
+    if size is not None:
+        window.resize(*size)
     window.show()
     if paths:
         window.open_paths(paths)
@@ -84,7 +90,7 @@ def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") 
     if view not in ("ela", "grid"):
         raise ValueError(f"view must be 'ela' or 'grid', got {view!r}")
     app = create_application()
-    window = create_window(list(paths), view=view)
+    window = create_window(list(paths), view=view, size=SCREENSHOT_SIZE if screenshot else None)
     if screenshot is None:
         code = app.exec()
         return int(code)

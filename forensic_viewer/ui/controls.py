@@ -7,6 +7,8 @@ Brightness and grayscale changes are sent at once: they only re-render the cache
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -24,8 +26,10 @@ from PySide6.QtWidgets import (
 
 from .document import ElaSettings
 
-DRAG_DEBOUNCE_MS = 120
-"""While dragging, one ELA per this many ms at most (about 60 ms of work for 12 MP)."""
+DRAG_DEBOUNCE_MS = 80
+"""While dragging, one ELA per this many ms at most (about 60 ms of work for 12 MP)..."""
+DRAG_RETRY_MS = 20
+"""...and never while the previous one is still computing: its result would arrive stale."""
 TYPING_DEBOUNCE_MS = 250
 
 
@@ -38,8 +42,9 @@ class ElaControls(QWidget):
         super().__init__(parent)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
-        self._debounce.timeout.connect(self._emit_settings)
+        self._debounce.timeout.connect(self._on_debounce)
         self._last_emitted: ElaSettings | None = None
+        self._busy_probe: Callable[[], bool] = lambda: False
 
         self.quality_slider = QSlider(Qt.Orientation.Horizontal)
         self.quality_slider.setRange(1, 100)
@@ -153,6 +158,10 @@ class ElaControls(QWidget):
         self.opacity.setValue(round(opacity * 100))
         self.opacity.blockSignals(False)
 
+    def set_busy_probe(self, probe: Callable[[], bool]) -> None:
+        """``probe()`` is True while an ELA is computing; a drag then waits for it to finish."""
+        self._busy_probe = probe
+
     def is_settling(self) -> bool:
         """True while a debounced change is waiting to be sent."""
         return self._debounce.isActive()
@@ -186,6 +195,12 @@ class ElaControls(QWidget):
 
     def _on_opacity(self, value: int) -> None:
         self.opacityChanged.emit(value / 100.0)
+
+    def _on_debounce(self) -> None:
+        if self.quality_slider.isSliderDown() and self._busy_probe():
+            self._debounce.start(DRAG_RETRY_MS)
+            return
+        self._emit_settings()
 
     def _emit_now(self) -> None:
         self._debounce.stop()

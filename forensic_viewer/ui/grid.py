@@ -26,12 +26,15 @@ from forensic_viewer.core.images import orient
 from .document import Document, ElaSettings
 from .export import GridCell
 from .image_views import ImagePane, ViewLinker
+from .session import render_ela
 from .settings import DEFAULT_GRID_QUALITIES, parse_qualities
 from .workers import GenerationCounter, Worker, WorkerPool
 
 MAX_CELL_PIXELS = 6_000_000
 """Larger images are reduced per cell (block maximum, so small bright spots survive)."""
 COLUMNS = 3
+MARKER = "  ◀ file"
+"""Header mark of the cell closest to the file's own quality (short: cells can be narrow)."""
 
 
 def block_max(array: np.ndarray, factor: int) -> np.ndarray:
@@ -62,14 +65,14 @@ def closest_quality(qualities: list[int], estimated: int | None) -> int | None:
 
 def compute_grid(pixels: np.ndarray, orientation: int, qualities: list[int], settings: ElaSettings):
     """Generator job: one GridCell per quality, in order."""
-    from forensic_viewer.core.ela import ela_difference, render  # lazy: see session.py
+    from forensic_viewer.core.ela import ela_difference  # lazy: see session.py
 
     factor = downsample_factor(pixels.shape[1], pixels.shape[0])
     for quality in qualities:
         started = time.perf_counter()
         diff = ela_difference(pixels, quality)
         max_diff = int(diff.max()) if diff.size else 0
-        rendering, gain = render(diff, settings.scale, settings.grayscale, max_diff)
+        rendering, gain = render_ela(diff, settings, max_diff)
         del diff
         rendering = np.ascontiguousarray(block_max(orient(rendering, orientation), factor))
         yield GridCell(
@@ -87,6 +90,7 @@ class QualityGrid(QWidget):
     completed = Signal()
     qualitiesChanged = Signal(list)
     hovered = Signal(float, float)
+    zoomChanged = Signal(float)
 
     def __init__(self, pool: WorkerPool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -204,9 +208,14 @@ class QualityGrid(QWidget):
         size = self._doc.display_size if self._doc else None
         pane.set_image(cell.rendering, size=size)
         shown = "" if cell.downsample == 1 else f"  (shown 1:{cell.downsample})"
-        marker = "   ◀ file's quality" if cell.quality == self.highlight else ""
+        marker = MARKER if cell.quality == self.highlight else ""
         pane.header.setText(
-            f"q {cell.quality}   gain x{cell.gain:.1f}   max diff {cell.max_diff}{shown}{marker}"
+            f"q {cell.quality}  gain x{cell.gain:.1f}  max {cell.max_diff}{shown}{marker}"
+        )
+        pane.header.setToolTip(
+            f"ELA at JPEG quality {cell.quality}: brightness x{cell.gain:.2f}, largest "
+            f"difference {cell.max_diff}, {cell.seconds * 1000:.0f} ms"
+            + ("; closest to the file's own quality" if marker else "")
         )
         self.progress.setValue(len(self.cells))
         self.cellReady.emit(cell)
@@ -234,6 +243,8 @@ class QualityGrid(QWidget):
             pane = ImagePane(f"q {quality}")
             pane.setToolTip(f"ELA at JPEG quality {quality}")
             self.linker.add(pane)
+            if index == 0:
+                pane.zoomChanged.connect(self.zoomChanged)
             pane.hovered.connect(self.hovered)
             row, column = divmod(index, COLUMNS)
             self.cells_layout.addWidget(pane, row, column)
@@ -246,7 +257,7 @@ class QualityGrid(QWidget):
         self.cells.clear()
         for pane, quality in zip(self.panes, self.qualities, strict=True):
             pane.set_image(None)
-            marker = "   ◀ file's quality" if quality == self.highlight else ""
+            marker = MARKER if quality == self.highlight else ""
             pane.header.setText(f"q {quality}   computing...{marker}")
             pane.set_highlight(quality == self.highlight)
         self.progress.setValue(0)
@@ -280,6 +291,9 @@ class QualityGrid(QWidget):
     def fit(self) -> None:
         if self.panes:
             self.panes[0].fit()
+
+    def zoom(self) -> float:
+        return self.panes[0].zoom() if self.panes else 1.0
 
     def zoom_in(self) -> None:
         if self.panes:

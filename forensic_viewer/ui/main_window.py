@@ -127,11 +127,13 @@ class MainWindow(QMainWindow):
         self.filmstrip.closeRequested.connect(self._close_id)
         self.filmstrip.closeAllRequested.connect(s.close_all)
         self.controls.settingsChanged.connect(self._on_settings_changed)
+        self.controls.set_busy_probe(s.is_computing)
         self.controls.layoutChanged.connect(self.set_layout_mode)
         self.controls.opacityChanged.connect(self._on_opacity)
         self.views.hovered.connect(self._on_hover)
         self.grid.hovered.connect(self._on_hover)
-        self.views.zoomChanged.connect(self._on_zoom)
+        self.views.zoomChanged.connect(lambda z: self._on_zoom(z, "ela"))
+        self.grid.zoomChanged.connect(lambda z: self._on_zoom(z, "grid"))
         self.grid.qualitiesChanged.connect(self.app_settings.set_grid_qualities)
         self.tabs.currentChanged.connect(self._on_tab)
 
@@ -282,8 +284,9 @@ class MainWindow(QMainWindow):
     def zoom_target(self):
         return self.grid if self.current_tab() == "grid" else self.views
 
-    def _on_zoom(self, zoom: float) -> None:
-        self.status_zoom.setText(f"Zoom {zoom * 100:.0f}%")
+    def _on_zoom(self, zoom: float, tab: str | None = None) -> None:
+        if tab is None or tab == self.current_tab():
+            self.status_zoom.setText(f"Zoom {zoom * 100:.0f}%")
 
     def _on_hover(self, x: float, y: float) -> None:
         frame = self.session.last_frame
@@ -316,7 +319,7 @@ class MainWindow(QMainWindow):
             self.status_time.setText(f"{kind} {frame.seconds * 1000:.0f} ms")
         else:
             self.status_time.setText("ELA ...")
-        self._on_zoom(self.views.zoom())
+        self._on_zoom(self.zoom_target().zoom())
 
     # ---- background state (screenshot mode, tests) -------------------------------------------
     def is_idle(self) -> bool:
