@@ -66,7 +66,7 @@ def child_env(config_dir: str) -> dict:
     return dict(os.environ, XDG_CONFIG_HOME=config_dir, XDG_CACHE_HOME=config_dir)
 
 
-# ---- start-up ----------------------------------------------------------------------------------
+# ---- start-up ------------------------------------------------------------------------------------
 STARTUP_CHILD = """
 import sys, time, json
 t_imports = time.time()
@@ -190,7 +190,7 @@ def bench_slider(repeats: int, folder: Path) -> dict:
     return result
 
 
-# ---- memory ----------------------------------------------------------------------------------------
+# ---- memory --------------------------------------------------------------------------------------
 MEMORY_24MP_CHILD = """
 import json, resource, sys
 from forensic_viewer.ui.app import create_application, wait_until_idle
@@ -263,8 +263,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--only", choices=["startup", "slider", "memory"])
     args = parser.parse_args()
+    qpa, load = os.environ["QT_QPA_PLATFORM"], os.getloadavg()[0]
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"QT_QPA_PLATFORM={qpa}, load average {load:.1f}")  # fmt: skip
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
         folder, config = Path(tmp), str(Path(tmp) / "config")

@@ -284,7 +284,9 @@ class PairedViews(QWidget):
         if side:
             self.original.header.setText("Original")
         elif self.layout_mode == "blend":
-            self.original.header.setText(f"{self._ela_title} over original, {self.opacity:.0%}")
+            self.original.header.setText(
+                f"Blend {self.opacity:.0%}:  {self._ela_title}  over the original"
+            )
         else:
             title = self._ela_title if self.flipped else "Original"
             self.original.header.setText(f"{title}   (Space: flip)")

@@ -164,7 +164,7 @@ class MainWindow(QMainWindow):
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
-        event.acceptProposedAction()
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]

@@ -6,6 +6,7 @@ No widgets here. The window connects to the signals; the network issue's verdict
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from forensic_viewer.core.atomic import same_file
 from forensic_viewer.core.errors import ImageLoadError
 from forensic_viewer.core.images import ImageFacts, load_image, orient
 
@@ -121,6 +121,11 @@ def compute_ela_frame(
     )
 
 
+def _identity(path: str | Path) -> str:
+    """One key per file whatever the spelling (relative, ``..``, symbolic links)."""
+    return os.path.realpath(path)
+
+
 def _display(array: np.ndarray, orientation: int) -> np.ndarray:
     """Oriented and C-contiguous, so pyqtgraph can wrap it in a QImage without another copy."""
     return np.ascontiguousarray(orient(array, orientation))
@@ -155,6 +160,8 @@ class Session(QObject):
         self._loading = 0
         self._busy = False  # an ELA (or re-load) job is running
         self._pending = False  # a newer request waits for it
+        self._by_identity: dict[str, Document] = {}
+        self._queued: set[str] = set()  # files being loaded, so a second drop does not add them
 
     # ---- opening and closing -------------------------------------------------------------
     def open_paths(self, paths: list[str | Path], select_first: bool = True) -> Worker | None:
@@ -165,9 +172,10 @@ class Session(QObject):
         first_existing: Document | None = None
         for path in files:
             existing = self.find(path)
-            if existing is None:
+            if existing is None and _identity(path) not in self._queued:
                 fresh.append(path)
-            elif first_existing is None:
+                self._queued.add(_identity(path))
+            elif existing is not None and first_existing is None:
                 first_existing = existing
         if first_existing is not None and select_first and not fresh:
             self.set_current(first_existing)
@@ -181,20 +189,18 @@ class Session(QObject):
         return self.pool.start(worker)
 
     def find(self, path: str | Path) -> Document | None:
-        for doc in self.documents:
-            if Path(path).absolute() == doc.path.absolute() or (
-                Path(path).exists() and same_file(path, doc.path)
-            ):
-                return doc
-        return None
+        """The open document for ``path`` (also through links or another spelling)."""
+        return self._by_identity.get(_identity(path))
 
     def _on_loaded(self, item: Loaded | LoadFailed, counts: dict) -> None:
+        self._queued.discard(_identity(item.path))
         if isinstance(item, LoadFailed):
             counts["failed"] += 1
             self.message.emit(item.message)
             return
         doc = Document(path=item.path, facts=item.facts, thumbnail=item.thumbnail)
         self.documents.append(doc)
+        self._by_identity[_identity(doc.path)] = doc
         self.cache.put(doc.pixels_key(), item.pixels)
         counts["opened"] += 1
         self.documentAdded.emit(doc)
@@ -211,6 +217,7 @@ class Session(QObject):
             return
         index = self.documents.index(doc)
         self.documents.remove(doc)
+        self._by_identity = {k: d for k, d in self._by_identity.items() if d is not doc}
         self.cache.drop_image(doc.id)
         self.documentRemoved.emit(doc.id)
         if self.current is doc:

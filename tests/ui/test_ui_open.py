@@ -162,3 +162,36 @@ def test_recent_files_are_remembered(qtbot, window, images):
     window.open_paths(images[:2])
     wait_idle(qtbot, window)
     assert window.app_settings.recent_files() == [str(images[1]), str(images[0])]
+
+
+def test_the_same_file_by_another_name_or_twice_in_flight_opens_once(qtbot, window, images):
+    link = images[0].parent.parent / "link.jpg"
+    link.symlink_to(images[0])
+    window.open_paths([images[0]])
+    window.open_paths([images[0], link])  # before the first load has finished
+    wait_idle(qtbot, window)
+    window.open_paths([link])
+    wait_idle(qtbot, window)
+    assert [d.path for d in window.session.documents] == [images[0]]
+
+
+def test_filmstrip_shows_verdicts_and_sorts_by_p_tampered(qtbot, window, images):
+    from forensic_viewer.ui.document import Verdict
+
+    window.open_paths(images)
+    wait_idle(qtbot, window)
+    a, b, c = window.session.documents
+    a.verdict = Verdict("authentic", 0.10, "m")
+    c.verdict = Verdict("tampered", 0.87, "m")
+    for doc in (a, c):
+        window.filmstrip.set_verdict(doc)
+    assert window.filmstrip.item_for(c.id).text().splitlines()[-1] == "Tampered 87%"
+    assert window.filmstrip.item_for(a.id).text().splitlines()[-1] == "Authentic 90%"
+    window.filmstrip.sort_by_p_tampered()
+    assert window.filmstrip.doc_ids() == [c.id, a.id, b.id]  # unknown verdict last
+    assert window.session.current is a  # sorting keeps the selection
+    assert window.filmstrip.currentItem().data(256) == a.id
+    window.step(1)  # navigation follows the filmstrip's order
+    assert window.session.current is b
+    window.filmstrip.sort_by_opening_order()
+    assert window.filmstrip.doc_ids() == [a.id, b.id, c.id]
