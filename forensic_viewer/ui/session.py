@@ -233,8 +233,10 @@ class Session(QObject):
 
     # ---- what is shown ---------------------------------------------------------------------
     def set_current(self, doc: Document | None) -> None:
-        if doc is self.current and (doc is None or self.last_frame is not None):
-            return
+        if doc is self.current and (
+            doc is None or self.last_frame is not None or self._busy or self._pending
+        ):
+            return  # already shown or on its way
         self.current = doc
         self.last_frame = None
         self.cache.pin([] if doc is None else [doc.id])
