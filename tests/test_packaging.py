@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -298,8 +299,11 @@ def run_bundle(exe: Path, *args: str, timeout: float = 180) -> subprocess.Comple
 @pytest.mark.slow
 def test_bundle_has_no_cuda_and_carries_models_and_resources(bundle_exe):
     internal = bundle_exe.parent / "_internal"
-    heavy = [p.name for p in internal.rglob("*") if "cuda" in p.name.lower() or p.name == "nvidia"]
-    assert heavy == [] and not (internal / "triton").exists()
+    cuda = re.compile(r"^lib(torch_cuda|c10_cuda|cuda|cudnn|cublas|cufft|cusparse|nccl|nvrtc)")
+    heavy = [p.name for p in internal.rglob("*.so*") if cuda.match(p.name)]
+    assert heavy == []
+    assert not (internal / "nvidia").exists() and not (internal / "triton").exists()
+    assert not (internal / "torch" / "test").exists()
     resources = internal / "forensic_viewer" / "resources"
     assert (resources / "icons" / "hicolor" / "256x256" / "apps" / f"{ICON_NAME}.png").is_file()
     for model in (ROOT / "models").glob("*.safetensors"):
