@@ -6,8 +6,9 @@ Both loops train ElaCnn (29.5 M parameters) on the same 3 x 128 x 128 inputs:
 
 - baseline: float32 NCHW tensors, float32 model, Adam, cross-entropy (what a direct Keras port
   does);
-- ours: the trainer's own step (``train.train_step``): uint8 inputs converted on the fly,
-  channels-last, bf16 autocast when the CPU has native bfloat16 (``--bf16 auto``), Keras decay.
+- ours: the trainer's own step (``train.train_step``, ``train.make_optimizer``): uint8 inputs
+  converted on the fly, channels-last, fused Adam, bf16 autocast when the CPU has native bfloat16
+  (``--bf16 auto``), Keras decay.
 
 Rounds alternate between the loops so that load from other processes hits both alike; the median
 images/s per loop and the ratio are printed. ELA is not part of the loop: the trainer reads it
@@ -54,7 +55,7 @@ def our_loop(batches: list, labels: torch.Tensor, bf16: bool):
     torch.manual_seed(0)
     device = torch.device("cpu")
     model = ElaCnn().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-7)
+    optimizer = t.make_optimizer(model, 1e-4)
     scheduler = t.keras_decay_schedule(optimizer, 1e-4 / 30)
     loss_fn = nn.CrossEntropyLoss()
 

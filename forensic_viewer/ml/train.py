@@ -175,6 +175,12 @@ def to_input(batch_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam with Keras' epsilon (1e-7). The fused kernel updates all 29.5 M weights in one pass
+    instead of several (measurably faster on the CPU here; same algorithm)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7, fused=True)
+
+
 def keras_decay_schedule(optimizer: torch.optim.Optimizer, decay: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0 / (1.0 + decay * it))
 
@@ -394,7 +400,7 @@ def train(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = ElaCnn(recipe.size).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-7)  # Keras' epsilon
+    optimizer = make_optimizer(model, config.lr)
     scheduler = keras_decay_schedule(optimizer, config.lr_decay)
     batches_source = _Batches(parts["train"], recipe, config)
     # A dry run only proves the pipeline: no 350 MB checkpoint for it.
