@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         help="build with this interpreter instead of the build venv (its torch must be CPU-only)",
     )
     args = parser.parse_args(argv)
-    if shutil.which("objdump") is None and shutil.which("ldd") is None:
-        print("build_bundle: PyInstaller needs ldd or objdump (binutils)", file=sys.stderr)
+    if shutil.which("objdump") is None:
+        print("build_bundle: PyInstaller needs objdump (Debian package binutils)", file=sys.stderr)
         return 1
     started = time.monotonic()
     try:
