@@ -59,6 +59,14 @@ def dataset(tmp_path) -> data.Dataset:
     return data.scan_dataset(make_dataset(tmp_path / "set"))
 
 
+def _drain(generator):
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
 def _config(**changes) -> t.TrainConfig:
     base = {"recipe": SMALL, "epochs": 3, "batch_size": 8, "patience": 1, "seed": 3}
     return t.TrainConfig(**{**base, **changes})
@@ -188,6 +196,11 @@ def test_tiles_recipe_uses_masks_and_scores_whole_images(tmp_path):
     val = data.split_dataset(dataset, 0.2, 3).val
     assert finished.metrics["validation"]["count"] == len(val)  # image level, not tile level
     assert finished.card.recipe["mode"] == "tiles"
+    # Scoring keeps each image's tiles together: 64 x 48 with 32-px tiles, stride 16 -> 3 x 2.
+    cached = _drain(data.cache_inputs(val, SMALL_TILES))
+    scoring = t.score_logits_iter(finished.model, cached, SMALL_TILES, torch.device("cpu"), 5)
+    logits = _drain(scoring)
+    assert [z.shape for z in logits] == [(6, 2)] * len(val)
     assert finished.metrics["train_images_per_s"] > 0
     assert finished.history[0]["epoch"] == 1
 

@@ -17,7 +17,7 @@ import csv
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,7 +347,10 @@ def recipe_cache_key(recipe: Recipe) -> str:
 
 
 def cache_path(sha256: str, recipe: Recipe) -> Path:
-    return user_cache_dir() / "ela" / recipe_cache_key(recipe) / sha256[:2] / f"{sha256}.npz"
+    # Native renderings are plain .npy so they can be memory-mapped (a set of 12 MP photos does
+    # not fit in memory); resized inputs are tiny and keep the source width beside them (.npz).
+    suffix = ".npy" if recipe.mode == "tiles" else ".npz"
+    return user_cache_dir() / "ela" / recipe_cache_key(recipe) / sha256[:2] / (sha256 + suffix)
 
 
 def compute_input(rgb: np.ndarray, recipe: Recipe) -> np.ndarray:
@@ -357,16 +360,22 @@ def compute_input(rgb: np.ndarray, recipe: Recipe) -> np.ndarray:
     return np.rint(classic_input(rgb, recipe) * np.float32(255.0)).astype(np.uint8)
 
 
-def _npz_bytes(array: np.ndarray, width: int) -> bytes:
+def _encode(array: np.ndarray, width: int, path: Path) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    np.savez(buffer, array=array, width=np.int64(width))
+    if path.suffix == ".npy":
+        np.save(buffer, array, allow_pickle=False)
+    else:
+        np.savez(buffer, array=array, width=np.int64(width))
     return buffer.getvalue()
 
 
 def _read_cached(path: Path) -> tuple[np.ndarray, int] | None:
     try:
+        if path.suffix == ".npy":
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            return (array, array.shape[1]) if array.ndim == 3 else None
         with np.load(path, allow_pickle=False) as stored:
             return stored["array"], int(stored["width"])
     except (OSError, ValueError, KeyError, EOFError):
@@ -385,9 +394,12 @@ def _cache_one(sample: Sample, recipe: Recipe) -> tuple[np.ndarray, int, bool]:
         return cached[0], cached[1], True
     loaded = load_image(sample.path)
     array = compute_input(loaded.pixels, recipe)
-    width = loaded.facts.width
-    atomic_write_bytes(path, _npz_bytes(array, width))
-    return array, width, False
+    atomic_write_bytes(path, _encode(array, loaded.facts.width, path))
+    if path.suffix == ".npy":
+        reread = _read_cached(path)  # hand back the memory map, not a second in-memory copy
+        if reread is not None:
+            array = reread[0]
+    return array, loaded.facts.width, False
 
 
 def cache_inputs(
@@ -528,16 +540,32 @@ class TileSampler:
         return tiles
 
 
-def val_tiles(renderings: Sequence[np.ndarray], recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """All stride-grid tiles (preprocess.tile_origins) of every image as N x size x size x 3
-    uint8, and the image index of each tile."""
+def count_tiles(renderings: Sequence[np.ndarray], recipe: Recipe) -> int:
     from .preprocess import tile_origins
 
-    tiles, owners = [], []
+    size, stride = recipe.size, recipe.tile_stride
+    return sum(len(tile_origins(*r.shape[:2], size, stride)) for r in renderings)
+
+
+def iter_tile_batches(
+    renderings: Sequence[np.ndarray], recipe: Recipe, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """All stride-grid tiles (preprocess.tile_origins) of every image, in order, as batches of
+    N x size x size x 3 uint8 with the image index of each tile. Built lazily: the tiles of a
+    large photo set would not fit in memory at once."""
+    from .preprocess import tile_origins
+
+    size = recipe.size
+    tiles = np.empty((batch_size, size, size, 3), dtype=np.uint8)
+    owners = np.empty(batch_size, dtype=np.int64)
+    filled = 0
     for index, rendering in enumerate(renderings):
-        for y, x in tile_origins(*rendering.shape[:2], recipe.size, recipe.tile_stride):
-            tiles.append(crop_tile(rendering, y, x, recipe.size))
-            owners.append(index)
-    if not tiles:
-        return np.zeros((0, recipe.size, recipe.size, 3), np.uint8), np.zeros(0, np.int64)
-    return np.stack(tiles), np.array(owners, dtype=np.int64)
+        for y, x in tile_origins(*rendering.shape[:2], size, recipe.tile_stride):
+            tiles[filled] = crop_tile(rendering, y, x, size)
+            owners[filled] = index
+            filled += 1
+            if filled == batch_size:
+                yield tiles.copy(), owners.copy()
+                filled = 0
+    if filled:
+        yield tiles[:filled].copy(), owners[:filled].copy()

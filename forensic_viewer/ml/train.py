@@ -38,8 +38,9 @@ from .data import (
     Sample,
     TileSampler,
     cache_inputs,
+    count_tiles,
+    iter_tile_batches,
     split_dataset,
-    val_tiles,
 )
 from .model import ElaCnn
 from .modelfile import LoadedModel, ModelCard, save_model
@@ -209,23 +210,34 @@ def score_logits_iter(
     """
     model.eval()
     if recipe.mode == "tiles":
-        stacked, owners = val_tiles(inputs.arrays, recipe)
-        stacked = stacked.transpose(0, 3, 1, 2)  # N x 3 x H x W view with channels-last strides
+        total = count_tiles(inputs.arrays, recipe)
+        source = iter_tile_batches(inputs.arrays, recipe, batch_size)
     else:
-        stacked, owners = np.stack(inputs.arrays), np.arange(len(inputs.arrays))
-    outputs = []
-    batches = -(-len(stacked) // batch_size)
+        stacked = np.stack(inputs.arrays)
+        total = len(stacked)
+        source = (
+            (stacked[i : i + batch_size], np.arange(i, min(i + batch_size, total)))
+            for i in range(0, total, batch_size)
+        )
+    outputs, owners, done = [], [], 0
+    batches = -(-total // batch_size)
     started = time.perf_counter()
     with torch.no_grad():
-        for batch, start in enumerate(range(0, len(stacked), batch_size), 1):
+        for batch, (array, owner) in enumerate(source, 1):
             if cancel is not None and cancel():
                 return None
-            x = to_input(torch.from_numpy(stacked[start : start + batch_size]), device)
-            outputs.append(model(x).float().cpu().numpy())
-            rate = (start + len(x)) / max(time.perf_counter() - started, 1e-9)
-            yield ValidationProgress(0, batch, batches, rate)
+            tensor = torch.from_numpy(array)
+            if recipe.mode == "tiles":
+                tensor = tensor.permute(0, 3, 1, 2)  # NHWC tiles: a channels-last view
+            outputs.append(model(to_input(tensor, device)).float().cpu().numpy())
+            owners.append(owner)
+            done += len(owner)
+            yield ValidationProgress(
+                0, batch, batches, done / max(time.perf_counter() - started, 1e-9)
+            )
     logits = np.concatenate(outputs) if outputs else np.zeros((0, 2), np.float32)
-    return [logits[owners == i] for i in range(len(inputs.arrays))]
+    per_image = np.bincount(np.concatenate(owners), minlength=len(inputs.arrays)) if owners else []
+    return np.split(logits, np.cumsum(per_image)[:-1]) if owners else []
 
 
 def image_scores(logits: list[np.ndarray], recipe: Recipe, temperature: float = 1.0) -> np.ndarray:
