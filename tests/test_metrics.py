@@ -10,6 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forensic_viewer.ml import metrics as m
+from forensic_viewer.ml.preprocess import Recipe
+
+SMALL = Recipe(name="small", size=32)
+SMALL_TILES = Recipe(name="small-tiles", mode="tiles", size=32, tile_stride=16)
 
 
 def test_confusion_accuracy_balanced():
@@ -130,3 +134,18 @@ def test_classification_report_and_json_safe():
     assert report["roc_auc"] == pytest.approx(4 / 6)
     safe = m.json_safe({"a": float("nan"), "b": [np.float32(0.5), np.int64(3)], "c": "x"})
     assert safe == {"a": None, "b": [0.5, 3], "c": "x"}
+
+
+def test_calibration_fits_temperature_on_overconfident_logits():
+    # Scores 0.982 / 0.018 where the truth is 70% / 30%: T = 4 / logit(0.7) makes them 0.7 / 0.3.
+    logits = [np.array([[0.0, 4.0]])] * 10 + [np.array([[0.0, -4.0]])] * 10
+    labels = np.array([1] * 7 + [0] * 3 + [0] * 7 + [1] * 3)
+    report = m.calibrate_and_report(logits, labels, SMALL)
+    assert report["temperature"] == pytest.approx(4 / np.log(0.7 / 0.3), rel=1e-3)
+    assert report["ece_before"] == pytest.approx(1 / (1 + np.exp(-4)) - 0.7)
+    assert report["ece_after"] == pytest.approx(0.0, abs=1e-3)
+    assert report["validation"]["confusion_matrix"] == [[7, 3], [3, 7]]
+    assert report["validation"]["roc_auc"] == pytest.approx(0.5 + 0.5 * (0.7 * 0.7 - 0.3 * 0.3))
+    # Tiles: per-tile temperature, then the recipe's aggregation (top2mean of the two tiles).
+    tiles = [np.array([[0.0, 2.0], [0.0, 0.0]])]
+    assert m.image_scores(tiles, SMALL_TILES)[0] == pytest.approx((1 / (1 + np.exp(-2)) + 0.5) / 2)

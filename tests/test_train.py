@@ -223,18 +223,3 @@ def test_keras_decay_and_class_weights():
     assert schedule.get_last_lr()[0] == pytest.approx(1e-4 / (1 + 0.5 * 3))
     weights = t._class_weights(np.array([0, 0, 0, 1]), torch.device("cpu"))
     assert weights.tolist() == pytest.approx([4 / 6, 4 / 2])
-
-
-def test_calibration_fits_temperature_on_overconfident_logits():
-    # Scores 0.982 / 0.018 where the truth is 70% / 30%: T = 4 / logit(0.7) makes them 0.7 / 0.3.
-    logits = [np.array([[0.0, 4.0]])] * 10 + [np.array([[0.0, -4.0]])] * 10
-    labels = np.array([1] * 7 + [0] * 3 + [0] * 7 + [1] * 3)
-    report = t.calibrate_and_report(logits, labels, SMALL)
-    assert report["temperature"] == pytest.approx(4 / np.log(0.7 / 0.3), rel=1e-3)
-    assert report["ece_before"] == pytest.approx(1 / (1 + np.exp(-4)) - 0.7)
-    assert report["ece_after"] == pytest.approx(0.0, abs=1e-3)
-    assert report["validation"]["confusion_matrix"] == [[7, 3], [3, 7]]
-    assert report["validation"]["roc_auc"] == pytest.approx(0.5 + 0.5 * (0.7 * 0.7 - 0.3 * 0.3))
-    # Tiles: per-tile temperature, then the recipe's aggregation (top2mean of the two tiles).
-    tiles = [np.array([[0.0, 2.0], [0.0, 0.0]])]
-    assert t.image_scores(tiles, SMALL_TILES)[0] == pytest.approx((1 / (1 + np.exp(-2)) + 0.5) / 2)

@@ -1,7 +1,9 @@
 """The trainer: one generator shared by the CLI and the training wizard.
 
-``train(config, dataset, cancel)`` yields :class:`Prepared`, ``CachingProgress``,
-:class:`BatchProgress`, :class:`EpochEnd`, :class:`EarlyStop` and finally :class:`Finished`.
+``train(config, dataset, cancel)`` yields, in this order: :class:`Prepared` (the split),
+``CachingProgress`` (ELA inputs), then per epoch :class:`BatchProgress` per batch,
+:class:`ValidationProgress` and :class:`EpochEnd`; :class:`EarlyStop` when patience runs out; and
+always a last :class:`Finished` (also when cancelled, with the best epoch so far, unsaved).
 Defaults are the classic Keras recipe: Adam lr 1e-4 with Keras' per-batch decay
 ``lr0 / (1 + decay * iteration)``, batch 32, up to 30 epochs, cross-entropy on the 2-way softmax,
 early stopping on validation accuracy with patience 2 (the original monitored 'val_acc', which
@@ -42,9 +44,10 @@ from .data import (
     iter_tile_batches,
     split_dataset,
 )
+from .metrics import calibrate_and_report, image_scores
 from .model import ElaCnn
 from .modelfile import LoadedModel, ModelCard, save_model
-from .preprocess import RECIPES, Recipe, aggregate_tiles
+from .preprocess import RECIPES, Recipe
 
 Cancel = Callable[[], bool] | None
 IGNORE = -100
@@ -238,45 +241,6 @@ def score_logits_iter(
     logits = np.concatenate(outputs) if outputs else np.zeros((0, 2), np.float32)
     per_image = np.bincount(np.concatenate(owners), minlength=len(inputs.arrays)) if owners else []
     return np.split(logits, np.cumsum(per_image)[:-1]) if owners else []
-
-
-def image_scores(logits: list[np.ndarray], recipe: Recipe, temperature: float = 1.0) -> np.ndarray:
-    """Image-level P(tampered): softmax(logits / T), tiles aggregated as the recipe says."""
-    return np.array(
-        [aggregate_tiles(m.softmax_tampered(z, temperature), recipe.aggregate) for z in logits]
-    )
-
-
-def calibrate_and_report(logits: list[np.ndarray], labels: np.ndarray, recipe: Recipe) -> dict:
-    """Temperature, threshold and the metrics for the card (all fitted on validation)."""
-    raw = image_scores(logits, recipe)
-    fitted = m.fit_temperature(lambda t: m.binary_nll(labels, image_scores(logits, recipe, t)))
-    candidate = image_scores(logits, recipe, fitted)
-    # Temperature scaling minimises NLL; it is kept only when it also brings the reliability
-    # curve closer to the diagonal (lower ECE), which is what 'Tampered 80%' has to mean.
-    helps = m.binary_nll(labels, candidate) < m.binary_nll(labels, raw) and (
-        m.expected_calibration_error(labels, candidate) < m.expected_calibration_error(labels, raw)
-    )
-    temperature, calibrated = (fitted, candidate) if helps else (1.0, raw)
-    threshold = m.choose_threshold(labels, calibrated)
-    fpr, tpr, _ = m.roc_curve(labels, calibrated)
-    return m.json_safe(
-        {
-            "validation": m.classification_report(labels, calibrated, threshold),
-            "validation_uncalibrated_at_0.5": m.classification_report(labels, raw, 0.5),
-            "temperature": temperature,
-            "fitted_temperature": fitted,
-            "ece_fitted": m.expected_calibration_error(labels, candidate),
-            "threshold": threshold,
-            "ece_before": m.expected_calibration_error(labels, raw),
-            "ece_after": m.expected_calibration_error(labels, calibrated),
-            "reliability_before": m.reliability_curve(labels, raw),
-            "reliability_after": m.reliability_curve(labels, calibrated),
-            "roc_curve": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
-            "note": "threshold and temperature are fitted on this validation split, so the "
-            "calibrated numbers are optimistic; the uncalibrated row at 0.5 is not tuned.",
-        }
-    )
 
 
 # ---------------------------------------------------------------------------------------------
