@@ -28,6 +28,7 @@ from forensic_viewer.ml.preprocess import (
     classic_input,
     cut_tiles,
     ela_rendering,
+    tile_origins,
 )
 
 
@@ -160,6 +161,18 @@ def test_custom_stride_heatmap(models, image):
     heatmap = Predictor(models["tiles"]).heatmap(image, stride=128)
     assert heatmap.probs.shape == (2, 3)
     assert heatmap.origins == [(0, 0), (0, 128), (0, 256), (128, 0), (128, 128), (128, 256)]
+
+
+def test_max_tiles_widens_the_stride(models):
+    predictor = Predictor(models["resize"])
+    assert predictor.stride_for(256, 384, 15) == 64
+    assert predictor.stride_for(256, 384, 6) == 128  # 2 x 3 tiles
+    assert predictor.stride_for(3000, 4000, 1000) == 128
+    assert len(tile_origins(3000, 4000, 128, 128)) <= 1000 < len(tile_origins(3000, 4000, 128, 64))
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (256, 384, 3), dtype=np.uint8)
+    heatmap = predictor.heatmap(pixels, max_tiles=6)
+    assert (heatmap.stride, heatmap.probs.shape) == (128, (2, 3))
 
 
 def count_forward_calls(loaded: LoadedModel) -> list:

@@ -8,7 +8,7 @@ Threads: torch's own intra-op pool is set to one thread (``configure_torch_threa
 network instead runs chunks of a batch in our own small thread pool, one chunk per core. Each
 chunk is an independent single-threaded forward pass, so nothing waits at an OpenMP barrier for a
 thread the OS has preempted: on this 2-core machine, shared with the GUI, ELA and other work,
-OpenMP's two threads made a one-image forward pass 2-5x slower than one thread, whereas the
+OpenMP's two threads made a one-image forward pass up to 5x slower than one thread, whereas the
 chunks use both cores when they are free and degrade to one thread's speed when they are not.
 For batches, one loader thread decodes and runs ELA one file ahead (bench/bench_predict.py).
 """
@@ -291,14 +291,35 @@ class Predictor:
                 probability = self.probability_from_rendering(self.rendering(rgb), cancel)
         return self.make_prediction(probability, time.perf_counter() - started)
 
+    def stride_for(self, height: int, width: int, max_tiles: int) -> int:
+        """The smallest multiple of the recipe's stride that keeps the tile count in budget.
+
+        A 12-megapixel photo has about 2,900 tiles at stride 64 (tens of seconds on 2 cores);
+        a budget bounds the heatmap's cost at the price of detail.
+        """
+        base = self.recipe.tile_stride
+        stride = base
+        size = self.recipe.size
+        while len(tile_origins(height, width, size, stride)) > max_tiles and stride < max(
+            height, width
+        ):
+            stride += base
+        return stride
+
     def heatmap(
-        self, rgb: np.ndarray, stride: int | None = None, cancel: Cancel = None
+        self,
+        rgb: np.ndarray,
+        stride: int | None = None,
+        cancel: Cancel = None,
+        max_tiles: int | None = None,
     ) -> TileHeatmap:
         """Per-tile P(tampered) over native-resolution tiles, whatever the model's recipe.
 
-        ``stride`` defaults to the recipe's tile stride; a larger one (a multiple of 8) trades
-        detail for speed on very large images.
+        ``stride`` defaults to the recipe's tile stride, or with ``max_tiles`` to the smallest
+        multiple of it that needs at most that many tiles (see ``stride_for``).
         """
+        if stride is None and max_tiles is not None:
+            stride = self.stride_for(rgb.shape[0], rgb.shape[1], max_tiles)
         stride = stride or self.recipe.tile_stride
         probs, origins = self._cached_tiles(rgb, stride, cancel)
         rows = len({y for y, _ in origins})
