@@ -92,6 +92,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=defaults.tiles_per_image,
         help="random tiles per image and epoch (tiles recipe)",
     )
+    p.add_argument(
+        "--tile-mask-fraction",
+        type=_number(float, 0, 1, True, False, name="--tile-mask-fraction"),
+        default=defaults.tile_mask_fraction,
+        help="tiles recipe with masks: a tile is tampered when at least this much is masked",
+    )
     flip = p.add_mutually_exclusive_group()
     flip.add_argument("--hflip", dest="hflip", action="store_true", default=None)
     flip.add_argument("--no-hflip", dest="hflip", action="store_false")
@@ -207,7 +213,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         lr_decay=args.lr_decay, patience=args.patience, val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, bf16=args.bf16, balance_classes=args.balance,
-        tiles_per_image=args.tiles_per_image, hflip=args.hflip, dry_run=args.dry_run,
+        tiles_per_image=args.tiles_per_image, tile_mask_fraction=args.tile_mask_fraction,
+        hflip=args.hflip, dry_run=args.dry_run,
         checkpoint_dir=checkpoint_dir, out=str(out), half_weights=args.half,
     )  # fmt: skip
     counts = dataset.counts()

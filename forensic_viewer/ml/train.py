@@ -334,8 +334,9 @@ def reproduce_command(config: TrainConfig, root: Path) -> str:
         "patience": "--patience",
         "val_fraction": "--val-fraction",
         "seed": "--seed",
-        "tiles_per_image": "--tiles-per-image",
     }
+    if config.recipe_object().mode == "tiles":
+        flags.update(tiles_per_image="--tiles-per-image", tile_mask_fraction="--tile-mask-fraction")
     for name, flag in flags.items():
         parts += [flag, str(getattr(config, name))]
     if config.balance_classes:
