@@ -116,7 +116,8 @@ def test_card_fields(saved):
     assert data["architecture"] == "ElaCnn"
     assert data["architecture_version"] == 1
     assert data["class_names"] == ["authentic", "tampered"]
-    assert data["recipe"] == SMALL.as_dict()
+    assert Recipe.from_dict(data["recipe"]) == SMALL
+    assert data["recipe"] == json.loads(json.dumps(SMALL.as_dict()))
     assert (data["threshold"], data["temperature"]) == (0.42, 1.5)
     assert data["created"][:2] == "20" and "T" in data["created"]
     card = load_model(saved).card
@@ -234,6 +235,8 @@ def test_missing_files_and_bad_cards_name_the_file(saved, tmp_path):
         ("class_names", ["tampered", "authentic"], "in that order"),
         ("recipe", {**SMALL.as_dict(), "mode": "zoom"}, "unknown mode"),
         ("recipe", {**SMALL.as_dict(), "size": 64}, "do not fit"),
+        ("recipe", {**SMALL.as_dict(), "channels": "ghost", "qualities": [90]}, "3 JPEG"),
+        ("recipe", {**SMALL.as_dict(), "channels": "depth"}, "unknown channels"),
     ]:
         weights = copy_model(saved, tmp_path, "card")
         weights.with_suffix(".json").write_text(json.dumps({**card, field: value}))
@@ -308,6 +311,6 @@ def test_list_default_and_resolve(saved, tmp_path, monkeypatch):
 
 
 def test_recipe_from_card_keeps_unknown_fields_out():
-    card = ModelCard(name="x", recipe={**TILES.as_dict(), "channels": [90, 75]})
+    card = ModelCard(name="x", recipe={**TILES.as_dict(), "invented_later": [90, 75]})
     assert Recipe.from_dict(card.recipe) == TILES
     assert replace(card, threshold=0.7).threshold == 0.7

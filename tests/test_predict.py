@@ -23,6 +23,7 @@ from forensic_viewer.ml.predict import (
 )
 from forensic_viewer.ml.preprocess import (
     CLASSIC,
+    GHOST,
     TILES,
     aggregate_tiles,
     classic_input,
@@ -53,7 +54,8 @@ def models(tmp_path_factory):
         folder / "resize", network, ModelCard(name="resize", recipe=CLASSIC.as_dict())
     )
     tiles = save_model(folder / "tiles", network, ModelCard(name="tiles", recipe=TILES.as_dict()))
-    return {"resize": load_model(resize), "tiles": load_model(tiles)}
+    ghost = save_model(folder / "ghost", network, ModelCard(name="ghost", recipe=GHOST.as_dict()))
+    return {"resize": load_model(resize), "tiles": load_model(tiles), "ghost": load_model(ghost)}
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,15 @@ def test_tiles_recipe_aggregates_native_tiles(models, image, how):
     tiles, origins = cut_tiles(ela_rendering(image, TILES), 128, 64)
     assert len(origins) == 15
     expected = aggregate_tiles(reference_probs(loaded, tiles), how)
+    assert prediction.p_tampered == pytest.approx(expected, abs=1e-6)
+
+
+def test_ghost_recipe_uses_its_three_quality_rendering(models, image):
+    prediction = Predictor(models["ghost"]).predict(image)
+    rendering = ela_rendering(image, GHOST)
+    assert not np.array_equal(rendering, ela_rendering(image, TILES))
+    tiles, _ = cut_tiles(rendering, 128, 64)
+    expected = aggregate_tiles(reference_probs(models["ghost"], tiles), "mean")
     assert prediction.p_tampered == pytest.approx(expected, abs=1e-6)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image, ImageChops, ImageEnhance
 
 from forensic_viewer.ml.preprocess import (
     CLASSIC,
+    GHOST,
     TILES,
     Recipe,
     aggregate_tiles,
@@ -67,7 +69,11 @@ def test_recipes_round_trip_through_dicts():
         "mode": "resize",
         "tile_stride": 64,
         "aggregate": "top2mean",
+        "channels": "rgb",
+        "qualities": (),
+        "gain": 0.0,
     }
+    assert Recipe.from_dict(json.loads(json.dumps(GHOST.as_dict()))) == GHOST
 
 
 @pytest.mark.parametrize(

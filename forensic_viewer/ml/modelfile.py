@@ -37,6 +37,9 @@ DEFAULT_MODEL_STEM = "default"
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".zip"})
 AGGREGATIONS = ("max", "mean", "top2mean")
 MODES = ("resize", "tiles")
+CHANNELS = ("rgb", "ghost")
+INPUT_CHANNELS = 3
+"""Every recipe feeds the network three channels (RGB ELA, or three ELA qualities)."""
 _MAX_HEADER_BYTES = 100_000_000  # the safetensors reference implementation's own limit
 
 
@@ -258,7 +261,7 @@ def _read_card(card_path: Path) -> ModelCard:
 def _check_recipe(card_path: Path, card: ModelCard) -> Recipe:
     try:
         recipe = Recipe.from_dict(card.recipe)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ModelFileError(card_path, f"the input recipe is invalid ({error})") from None
     problems = []
     if recipe.mode not in MODES:
@@ -273,6 +276,14 @@ def _check_recipe(card_path: Path, card: ModelCard) -> Recipe:
         problems.append(f"input size {recipe.size!r} is too small")
     if not (isinstance(recipe.tile_stride, int) and recipe.tile_stride > 0):
         problems.append(f"tile stride {recipe.tile_stride!r} is not a positive integer")
+    if recipe.channels not in CHANNELS:
+        problems.append(f"unknown channels {recipe.channels!r}")
+    if recipe.channels == "ghost":
+        # preprocess cuts 3-channel tiles: one ELA quality per channel.
+        if len(recipe.qualities) != 3 or not all(1 <= q <= 100 for q in recipe.qualities):
+            problems.append(f"ghost channels need 3 JPEG qualities 1-100, got {recipe.qualities}")
+        if not (isinstance(recipe.gain, int | float) and recipe.gain > 0):
+            problems.append(f"ghost gain {recipe.gain!r} is not positive")
     if problems:
         raise ModelFileError(card_path, "the input recipe is invalid: " + "; ".join(problems))
     return recipe
@@ -282,12 +293,10 @@ def _build_model(weights_path: Path, tensors: dict, recipe: Recipe) -> ElaCnn:
     for key, tensor in tensors.items():
         if not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(weights_path, f"tensor {key!r} contains NaN or infinity")
-    first = tensors.get("features.0.weight")
-    in_channels = int(first.shape[1]) if first is not None and first.dim() == 4 else 3
     # Built on the meta device: no time is spent on a random initialisation that the file's
     # weights replace; assign=True then adopts the loaded tensors as the parameters.
     with torch.device("meta"):
-        model = ElaCnn(input_size=recipe.size, in_channels=in_channels)
+        model = ElaCnn(input_size=recipe.size, in_channels=INPUT_CHANNELS)
     try:
         model.load_state_dict(tensors, strict=True, assign=True)
     except RuntimeError as error:
