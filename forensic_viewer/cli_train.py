@@ -73,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="epochs without a better validation accuracy before stopping (0: never stop)",
     )
     p.add_argument(
+        "--monitor",
+        choices=("val_acc", "val_loss", "val_auc"),
+        default=defaults.monitor,
+        help="what early stopping and the best epoch follow (classic: val_acc)",
+    )
+    p.add_argument(
         "--val-fraction",
         type=_number(float, 0, 1, True, True, name="--val-fraction"),
         default=defaults.val_fraction,
@@ -211,7 +217,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint_dir = args.checkpoint_dir or str(user_cache_dir() / "checkpoints" / out.stem)
     config = t.TrainConfig(
         recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        lr_decay=args.lr_decay, patience=args.patience, val_fraction=args.val_fraction,
+        lr_decay=args.lr_decay, patience=args.patience, monitor=args.monitor,
+        val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, bf16=args.bf16, balance_classes=args.balance,
         tiles_per_image=args.tiles_per_image, tile_mask_fraction=args.tile_mask_fraction,
         hflip=args.hflip, dry_run=args.dry_run,
@@ -291,7 +298,8 @@ def _show(event, bar, config):
             bar = None
         print(
             f"epoch {event.epoch:>3}: train loss {event.train_loss:.4f} acc {event.train_acc:.4f}"
-            f" | val loss {event.val_loss:.4f} acc {event.val_acc:.4f} | {event.seconds:.1f} s"
+            f" | val loss {event.val_loss:.4f} acc {event.val_acc:.4f} auc {event.val_auc:.4f}"
+            f" | {event.seconds:.1f} s"
         )
     elif isinstance(event, t.EarlyStop):
         print(f"early stop after epoch {event.epoch}: best was epoch {event.best_epoch}")

@@ -103,14 +103,15 @@ def test_reproduce_command_parses_back_to_the_same_settings(tmp_path):
 
     config = t.TrainConfig(
         recipe="tiles", epochs=7, batch_size=16, lr=3e-4, lr_decay=0.0, patience=3,
-        val_fraction=0.25, seed=11, bf16="off", balance_classes=True, tiles_per_image=5,
-        hflip=False, tile_mask_fraction=0.2, out=str(tmp_path / "m.safetensors"),
+        monitor="val_auc", val_fraction=0.25, seed=11, bf16="off", balance_classes=True,
+        tiles_per_image=5, hflip=False, tile_mask_fraction=0.2, out=str(tmp_path / "m.safetensors"),
     )  # fmt: skip
     command = shlex.split(t.reproduce_command(config, tmp_path / "data set"))
     assert command[:2] == ["forensic-viewer", "train"]
     args = build_parser().parse_args(command[1:])
     assert args.dataset == str(tmp_path / "data set") and args.out == config.out
     assert args.balance and args.hflip is False
-    for name in ("recipe", "epochs", "batch_size", "lr", "lr_decay", "patience", "val_fraction",
-                 "seed", "bf16", "tiles_per_image", "tile_mask_fraction"):  # fmt: skip
+    names = ["recipe", "epochs", "batch_size", "lr", "lr_decay", "patience", "monitor"]
+    names += ["val_fraction", "seed", "bf16", "tiles_per_image", "tile_mask_fraction"]
+    for name in names:
         assert getattr(args, name) == getattr(config, name), name

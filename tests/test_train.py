@@ -136,7 +136,7 @@ def test_cancel_after_an_epoch_keeps_best_in_memory_and_checkpoints(dataset, tmp
     assert out.read_bytes() == b"the user's active model"
     state = torch.load(checkpoints / "last.pt", weights_only=True)
     assert state["epoch"] == 1 and state["best_epoch"] == 1
-    assert set(state) >= {"model", "optimizer", "scheduler", "best_val_acc", "config"}
+    assert set(state) >= {"model", "optimizer", "scheduler", "best_value", "config"}
     saved = t.save_trained(finished, tmp_path / "kept")
     assert load_model(saved).card.notes.startswith("cancelled")
 

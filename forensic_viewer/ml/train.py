@@ -17,6 +17,7 @@ native bfloat16 (AVX-512 BF16 / AMX) the forward and backward passes run under b
 from __future__ import annotations
 
 import copy
+import math
 import os
 import shlex
 import time
@@ -51,6 +52,12 @@ from .preprocess import RECIPES, Recipe
 
 Cancel = Callable[[], bool] | None
 IGNORE = -100
+MONITORS: dict[str, Callable] = {
+    "val_acc": lambda epoch: epoch.val_acc,
+    "val_loss": lambda epoch: -epoch.val_loss,
+    # An undefined AUC (one class in validation) never counts as an improvement.
+    "val_auc": lambda epoch: epoch.val_auc if math.isfinite(epoch.val_auc) else -math.inf,
+}
 
 
 @dataclass
@@ -63,6 +70,8 @@ class TrainConfig:
     lr_decay: float = 1e-4 / 30
     """Keras-style decay per batch: lr = lr0 / (1 + lr_decay * iteration)."""
     patience: int = 2
+    monitor: str = "val_acc"
+    """What early stopping and the best epoch follow: 'val_acc', 'val_loss' or 'val_auc'."""
     val_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
@@ -128,6 +137,7 @@ class EpochEnd:
     val_acc: float
     seconds: float
     lr: float = 0.0
+    val_auc: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -332,6 +342,7 @@ def reproduce_command(config: TrainConfig, root: Path) -> str:
         "lr": "--lr",
         "lr_decay": "--lr-decay",
         "patience": "--patience",
+        "monitor": "--monitor",
         "val_fraction": "--val-fraction",
         "seed": "--seed",
     }
@@ -351,6 +362,8 @@ def train(
 ) -> Generator[object, None, None]:
     """Train a network on ``dataset``; see the module docstring for the events."""
     recipe = config.recipe_object()
+    if config.monitor not in MONITORS:
+        raise ValueError(f"unknown monitor {config.monitor!r} (known: {', '.join(MONITORS)})")
     device = resolve_device(config.device)
     bf16 = use_bf16(config.bf16, device)
     split = split_dataset(dataset, config.val_fraction, config.seed)
@@ -391,7 +404,7 @@ def train(
         None if config.dry_run or not config.checkpoint_dir else Path(config.checkpoint_dir)
     )
     epochs = 1 if config.dry_run else config.epochs
-    best_acc, best_epoch, best_state, best_logits, wait = -1.0, 0, None, None, 0
+    best_value, best_epoch, best_state, best_logits, wait = -math.inf, 0, None, None, 0
     history: list[dict] = []
     cancelled = False
     started = time.perf_counter()
@@ -437,16 +450,17 @@ def train(
             cancelled = True
             break
         val_scores = image_scores(val_logits, recipe)
-        val_acc = m.accuracy(val_labels, m.predict_labels(val_scores))
         record = EpochEnd(
             epoch, loss_sum / max(seen, 1), correct / max(seen, 1),
-            m.binary_nll(val_labels, val_scores), val_acc,
+            m.binary_nll(val_labels, val_scores),
+            m.accuracy(val_labels, m.predict_labels(val_scores)),
             time.perf_counter() - epoch_started, scheduler.get_last_lr()[0],
+            m.roc_auc(val_labels, val_scores),
         )  # fmt: skip
         history.append(asdict(record))
-        improved = val_acc > best_acc
-        if improved:
-            best_acc, best_epoch, wait = val_acc, epoch, 0
+        value = MONITORS[config.monitor](record)
+        if value > best_value:  # strictly better, as Keras' EarlyStopping (min_delta 0)
+            best_value, best_epoch, wait = value, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             best_logits = val_logits
         else:
@@ -455,7 +469,7 @@ def train(
         if checkpoint_dir is not None:
             _save_checkpoint(checkpoint_dir, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "best_val_acc": best_acc,
+                "scheduler": scheduler.state_dict(), "best_value": best_value,
                 "best_epoch": best_epoch, "history": history, "config": asdict(config),
             })  # fmt: skip
         if config.patience > 0 and wait >= config.patience and epoch < epochs:
