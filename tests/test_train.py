@@ -223,3 +223,27 @@ def test_keras_decay_and_class_weights():
     assert schedule.get_last_lr()[0] == pytest.approx(1e-4 / (1 + 0.5 * 3))
     weights = t._class_weights(np.array([0, 0, 0, 1]), torch.device("cpu"))
     assert weights.tolist() == pytest.approx([4 / 6, 4 / 2])
+
+
+def test_undefined_auc_still_keeps_the_first_epoch(dataset):
+    # All tampered images share one source photo: the split cannot put any into validation.
+    samples = [
+        data.Sample(s.path, s.label, "T" if s.label == data.TAMPERED else s.group)
+        for s in dataset.samples
+    ]
+    one_sided = data.Dataset(dataset.root, samples, group_source="manifest")
+    assert {s.label for s in data.split_dataset(one_sided, 0.2, 3).val} == {data.AUTHENTIC}
+    events = list(t.train(_config(epochs=1, monitor="val_auc", batch_size=16), one_sided))
+    epoch = next(e for e in events if isinstance(e, t.EpochEnd))
+    assert np.isnan(epoch.val_auc)
+    assert events[-1].best_epoch == 1 and events[-1].model is not None
+
+
+def test_monitor_val_loss_picks_the_lowest_loss_epoch(dataset):
+    config = _config(epochs=3, patience=0, monitor="val_loss", batch_size=16)
+    events = list(t.train(config, dataset))
+    losses = [e.val_loss for e in events if isinstance(e, t.EpochEnd)]
+    assert len(losses) == 3
+    assert events[-1].best_epoch == 1 + int(np.argmin(losses))
+    with pytest.raises(ValueError, match="unknown monitor"):
+        list(t.train(_config(monitor="val_f1"), dataset))

@@ -459,7 +459,7 @@ def train(
         )  # fmt: skip
         history.append(asdict(record))
         value = MONITORS[config.monitor](record)
-        if value > best_value:  # strictly better, as Keras' EarlyStopping (min_delta 0)
+        if best_epoch == 0 or value > best_value:  # strictly better, as Keras (min_delta 0)
             best_value, best_epoch, wait = value, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             best_logits = val_logits
