@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--patience",
         type=_number(int, 0, name="--patience"),
         default=defaults.patience,
-        help="epochs without a better validation accuracy before stopping (0: never stop)",
+        help="epochs without a better --monitor value before stopping (0: never stop)",
     )
     p.add_argument(
         "--monitor",
@@ -105,7 +105,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tiles recipe with masks: a tile is tampered when at least this much is masked",
     )
     flip = p.add_mutually_exclusive_group()
-    flip.add_argument("--hflip", dest="hflip", action="store_true", default=None)
+    flip.add_argument(
+        "--hflip",
+        dest="hflip",
+        action="store_true",
+        default=None,
+        help="random flips that keep the 8-px JPEG grid (default: tiles yes, classic no)",
+    )
     flip.add_argument("--no-hflip", dest="hflip", action="store_false")
     p.add_argument("--checkpoint-dir", metavar="DIR", help="default: the user cache folder")
     p.add_argument("--half", action="store_true", help="store the weights as float16")
