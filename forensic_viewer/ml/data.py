@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -503,14 +503,22 @@ class TileSampler:
     """Random training tiles per epoch; images with masks draw half their tiles from the
     tampered region so the tile classes stay balanced."""
 
-    def __init__(self, inputs: CachedInputs, size: int, min_fraction: float) -> None:
+    def __init__(
+        self, inputs: CachedInputs, size: int, min_fraction: float, use_masks: bool = True
+    ) -> None:
         self.inputs = inputs
         self.size = size
         self.origins: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
         for sample, rendering in zip(inputs.samples, inputs.arrays, strict=True):
             origins = grid_origins(rendering.shape[0], rendering.shape[1], size)
-            labels = tile_labels(sample, rendering.shape[:2], origins, size, min_fraction)
+            labels = tile_labels(
+                sample if use_masks else replace(sample, mask=None),
+                rendering.shape[:2],
+                origins,
+                size,
+                min_fraction,
+            )
             self.origins.append(origins)
             self.labels.append(labels)
 

@@ -46,6 +46,9 @@ class Recipe:
     in ``qualities`` (largest RGB difference times ``gain``)."""
     qualities: tuple[int, ...] = ()
     gain: float = 0.0
+    tile_labels: str = "mask"
+    """Training tiles of tampered images: 'mask' labels them from the tampering mask when one
+    exists; 'image' gives every tile the image's label (the cue is global, e.g. re-compression)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +72,13 @@ class Recipe:
 CLASSIC = Recipe()
 TILES = Recipe(name="tiles", mode="tiles")
 GHOST = Recipe(
-    name="ghost", mode="tiles", aggregate="mean", channels="ghost", qualities=(70, 80, 90), gain=8.0
+    name="ghost",
+    mode="tiles",
+    aggregate="mean",
+    channels="ghost",
+    qualities=(70, 80, 90),
+    gain=8.0,
+    tile_labels="image",
 )
 RECIPES = {"classic": CLASSIC, "tiles": TILES, "ghost": GHOST}
 

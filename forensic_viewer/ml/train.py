@@ -267,7 +267,9 @@ class _Batches:
         default_flip = self.tiles
         self.hflip = default_flip if config.hflip is None else config.hflip
         if self.tiles:
-            self.sampler = TileSampler(inputs, recipe.size, config.tile_mask_fraction)
+            self.sampler = TileSampler(
+                inputs, recipe.size, config.tile_mask_fraction, recipe.tile_labels == "mask"
+            )
         else:
             self.images = torch.from_numpy(np.stack(inputs.arrays))
             self.labels = np.array([s.label for s in inputs.samples], dtype=np.int64)
