@@ -106,11 +106,6 @@ def test_writing_through_a_symlink_replaces_the_link_not_its_target(tmp_path):
     assert not link.is_symlink() and link.read_bytes() == b"export"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="atomic_open commits tempfile.mkstemp's 0600 file: exports and models come out "
-    "private (rw-------) instead of following the umask like any other program's files",
-)
 def test_new_files_follow_the_umask(tmp_path):
     target = tmp_path / "export.png"
     atomic_write_bytes(target, b"x")

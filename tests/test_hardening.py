@@ -65,12 +65,6 @@ CASE_IDS = [
     "fifo-named-jpg",
 ]
 
-CORRUPT_JPEG_NOT_FLAGGED = (
-    "load_image decodes JPEGs with corrupt entropy data (libjpeg warnings such as 'bad Huffman "
-    "code') into garbage pixels without a note; core should flag it (e.g. simplejpeg "
-    "decode_jpeg(strict=True) raises 'Corrupt JPEG data: bad Huffman code')"
-)
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, BadInput]:
@@ -125,18 +119,7 @@ def expected_ela(case: BadInput) -> np.ndarray:
     return np.asarray(rendering, dtype=np.uint8)
 
 
-@pytest.mark.parametrize(
-    "case_id",
-    [
-        pytest.param(
-            case_id,
-            marks=pytest.mark.xfail(strict=True, reason=CORRUPT_JPEG_NOT_FLAGGED),
-        )
-        if case_id == "corrupt-huffman"
-        else case_id
-        for case_id in CASE_IDS
-    ],
-)
+@pytest.mark.parametrize("case_id", CASE_IDS)
 def test_cli_info_and_ela(case_id, corpus, baseline, tmp_path, capfd, monkeypatch):
     case = corpus[case_id]
     out_dir = tmp_path / "out"
@@ -220,12 +203,6 @@ def test_real_process_non_ascii_path(corpus, baseline, tmp_path):
     assert snapshot(_corpus_root(corpus)) == baseline
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py prints file names to a strict UTF-8 stdout (a desktop's en_US.UTF-8 locale): "
-    "a name that is not valid UTF-8 crashes `info` with UnicodeEncodeError; main() should "
-    "reconfigure stdout with errors='surrogateescape'",
-)
 def test_real_process_name_not_utf8_under_strict_locale(corpus, baseline):
     case = corpus["non-utf8-name"]
     result = run_process(

@@ -231,6 +231,8 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
                 image.load()
             except (OSError, SyntaxError, ValueError, EOFError, struct_error()) as exc:
                 raise CorruptImageError(path, str(exc)[:200]) from exc
+            if image.format == "JPEG":
+                _check_jpeg_stream(path, data, notes)
             exif = exif_summary(image)
             orientation = int(exif.get("orientation", 1)) if exif else 1
             if orientation not in range(1, 9):
@@ -255,6 +257,25 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
                 notes=tuple(notes),
             )
     return LoadedImage(pixels=pixels, facts=facts)
+
+
+def _check_jpeg_stream(path: Path, data: bytes, notes: list[str]) -> None:
+    """Pillow hides libjpeg's warnings and decodes damaged scans to grey garbage; a strict
+    libjpeg-turbo decode surfaces them. The image still opens (an investigator wants to see what
+    is there), with a note that says the data is corrupt."""
+    try:
+        import simplejpeg
+    except ImportError:  # pragma: no cover - optional accelerator
+        return
+    try:
+        simplejpeg.decode_jpeg(data, strict=True)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith(("Corrupt JPEG data", "Premature end")):
+            notes.append(
+                f"JPEG data is corrupt ({message}): pixels after the damage are the decoder's "
+                "guess, not the original's"
+            )
 
 
 def struct_error() -> type[Exception]:
