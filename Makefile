@@ -6,8 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 # Qt's xcb platform plugin needs these for a real window; xvfb gives CI and headless machines one.
+# desktop-file-utils and appstream validate packaging/; binutils gives PyInstaller its objdump.
 APT_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libegl1 libgl1 libfontconfig1 \
-	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libdbus-1-3
+	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libdbus-1-3 desktop-file-utils appstream binutils
 PYTEST_ARGS ?=
 
 .PHONY: run test lint apt venv bench bundle clean
@@ -48,9 +49,10 @@ $(STAMP): pyproject.toml
 bench: venv
 	$(PY) bench/bench_ela.py
 
-bundle: venv
-	$(PY) -m pip install -q -e '.[bundle]'
-	$(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build packaging/forensic-viewer.spec
+# A CPU-only one-folder bundle in dist/forensic-viewer/, built from its own venv
+# (build/bundle-venv) so no CUDA libraries end up inside; see packaging/build_bundle.py.
+bundle: apt venv
+	$(PY) packaging/build_bundle.py
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache
