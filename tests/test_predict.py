@@ -277,3 +277,18 @@ def test_predict_paths_cancel(models, folder, kind):
         seen.append(item)
     assert [i.index for i in seen] == [0, 1]
     assert list(predict_paths([], predictor)) == []
+
+
+def test_verdict_tile_budget_on_large_images(models):
+    predictor = Predictor(models["tiles"])
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (640, 768, 3), dtype=np.uint8)  # 99 tiles at stride 64
+    budgeted = predictor.predict(pixels, max_tiles=20)
+    heatmap = predictor.heatmap(pixels, stride=predictor.stride_for(640, 768, 20))
+    assert heatmap.probs.size <= 20
+    expected = aggregate_tiles(heatmap.probs.ravel(), TILES.aggregate)
+    assert budgeted.p_tampered == pytest.approx(expected, abs=1e-6)
+    full = predictor.predict(pixels, max_tiles=None)
+    every = predictor.heatmap(pixels, stride=64)
+    assert every.probs.size == 99
+    assert full.p_tampered == pytest.approx(aggregate_tiles(every.probs.ravel(), "top2mean"))
