@@ -1,0 +1,98 @@
+"""ELA speed: the classic Pillow recipe, the one-thread codec floor and our ela(), in one run.
+
+Images are mosaics of real CASIA photos (tiled, so the content is real photo detail, not noise)
+at 1, 12 and 24 megapixels. Prints medians and ratios; paste the output into bench/README.md.
+
+    .venv/bin/python bench/bench_ela.py [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import simplejpeg
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from forensic_viewer.core.ela import classic_ela_pillow, ela  # noqa: E402
+
+CASIA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "casia1"
+SIZES = {"1 MP": (1200, 800), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
+
+
+def mosaic(width: int, height: int) -> np.ndarray:
+    photos = sorted(CASIA.glob("authentic/*.jpg"))
+    if not photos:
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    index = 0
+    for y in range(0, height, 256):
+        for x in range(0, width, 384):
+            tile = np.asarray(Image.open(photos[index % len(photos)]).convert("RGB"))
+            index += 1
+            h, w = min(256, height - y, tile.shape[0]), min(384, width - x, tile.shape[1])
+            canvas[y : y + h, x : x + w] = tile[:h, :w]
+    return canvas
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def classic(rgb: np.ndarray) -> None:
+    classic_ela_pillow(Image.fromarray(rgb), 90)
+
+
+def floor_one_thread(rgb: np.ndarray) -> None:
+    """Bare libjpeg-turbo encode + decode at q=90 on one thread: the codec's own cost."""
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    simplejpeg.decode_jpeg(data.tobytes(), colorspace="RGB", fastdct=False, fastupsample=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print(
+        f"# bench_ela  {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}"
+    )
+    print(f"# cores={os.cpu_count()}  python={platform.python_version()}  repeats={args.repeats}")
+    print(
+        f"{'size':>6} {'classic ms':>11} {'floor 1T ms':>12} {'ela() ms':>9} "
+        f"{'vs classic':>11} {'vs floor':>9}  exact"
+    )
+    for label, (width, height) in SIZES.items():
+        rgb = mosaic(width, height)
+        cv2.setNumThreads(1)
+        floor = median_ms(lambda rgb=rgb: floor_one_thread(rgb), args.repeats)
+        cv2.setNumThreads(0)
+        ref = median_ms(lambda rgb=rgb: classic(rgb), max(3, args.repeats // 2))
+        ours = median_ms(lambda rgb=rgb: ela(rgb, 90), args.repeats)
+        exact = np.array_equal(
+            ela(rgb, 90).rendering, np.asarray(classic_ela_pillow(Image.fromarray(rgb), 90))
+        )
+        print(
+            f"{label:>6} {ref:11.1f} {floor:12.1f} {ours:9.1f} {ref / ours:10.2f}x "
+            f"{floor / ours:8.2f}x  {exact}"
+        )
+
+
+if __name__ == "__main__":
+    main()
