@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from forensic_viewer import __version__
 from forensic_viewer.core.atomic import atomic_write_bytes
+from forensic_viewer.core.paths import project_root
 
 from .settings import APPLICATION, ORGANIZATION
 
@@ -25,6 +27,16 @@ SCREENSHOT_SIZE = (1440, 760)
 _POLL_MS = 40
 _IDLE_POLLS = 3
 """Consecutive idle polls before grabbing: results still queued for delivery get painted first."""
+ICON = Path("icons/hicolor/256x256/apps/forensic-viewer.png")
+
+
+def icon_path() -> Path | None:
+    """The application icon: package data when installed, ``resources/`` in a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    for base in (package / "resources", project_root() / "resources"):
+        if (base / ICON).is_file():
+            return base / ICON
+    return None
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -37,6 +49,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationDisplayName("Forensic Viewer")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("forensic-viewer")
+    icon = icon_path()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
     return app
 
 
@@ -89,7 +104,10 @@ def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") 
     """Open the viewer on ``paths``; with ``screenshot``, save the window to it and exit."""
     if view not in ("ela", "grid"):
         raise ValueError(f"view must be 'ela' or 'grid', got {view!r}")
+    from .excepthook import install_excepthook
+
     app = create_application()
+    install_excepthook()
     window = create_window(list(paths), view=view, size=SCREENSHOT_SIZE if screenshot else None)
     if screenshot is None:
         code = app.exec()

@@ -51,13 +51,26 @@ class ElaSettings:
 
 @dataclass
 class Verdict:
-    """The network's opinion on a document (filled by the network issue's worker)."""
+    """The network's opinion on a document (filled by ui.verdicts for the active model)."""
 
     label: str
     p_tampered: float
     model_name: str
     threshold: float = 0.5
     card_sha256: str = ""
+    """The model card's ``weights_sha256``: identifies exactly which weights gave the verdict."""
+    model_file: str = ""
+    tiles: int = 1
+    """Network inputs the verdict aggregates (tiles of the image, or 1 resized image)."""
+    tile_stride: int | None = None
+    exact: bool = True
+    """False when a big image was scored with a wider tile stride than the model's recipe."""
+
+    @property
+    def p_label(self) -> float:
+        """Probability of ``label`` itself ('Authentic 93%' means P(authentic) = 0.93)."""
+        p = float(self.p_tampered)
+        return p if self.label.lower() == "tampered" else 1.0 - p
 
     def as_dict(self) -> dict:
         return {
@@ -65,7 +78,12 @@ class Verdict:
             "p_tampered": self.p_tampered,
             "threshold": self.threshold,
             "model": self.model_name,
-            "model_card_sha256": self.card_sha256,
+            "weights_sha256": self.card_sha256,
+            "model_file": self.model_file,
+            "tiles": self.tiles,
+            "tile_stride": self.tile_stride,
+            "recipe_stride_used": self.exact,
+            "note": "a network's estimate, not proof: weigh it with the ELA and the metadata",
         }
 
 

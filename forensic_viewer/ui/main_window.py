@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -26,14 +28,24 @@ from .controls import ElaControls
 from .document import Document, ElaSettings, PixelCache, printable
 from .filmstrip import Filmstrip
 from .grid import QualityGrid
+from .heatmap import HeatLayer, NetworkPanel, heat_lut
 from .image_views import PairedViews
 from .info_panel import InfoPanel
 from .messages import MessageBar
+from .model_catalog import CardText
+from .model_menu import ModelMenu
 from .session import ElaFrame, Session
 from .settings import AppSettings
 from .verdict_badge import VerdictBadge
+from .verdict_jobs import VerdictOutcome
+from .verdicts import VerdictController
 
 APP_TITLE = "Forensic Viewer"
+WARM_UP_MS = 1500
+"""After the window is up, the active model is loaded in the background (torch included), so the
+first image's verdict does not wait for it. Later than start-up, so start-up stays light."""
+SORT_DELAY_MS = 250
+NO_MODEL_TEXT = "No model loaded"
 STYLE = """
 #PaneHeader { background: #2b2b2b; color: #dddddd; padding: 3px 6px; }
 """
@@ -50,10 +62,13 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE)
         self.app_settings = AppSettings()
         self.session = Session(cache=cache, settings=self.app_settings.ela_settings(), parent=self)
+        lut = heat_lut()
+        self.verdicts = VerdictController(self.session, lut, parent=self)
 
         self.views = PairedViews()
         self.badge = VerdictBadge()
         self.views.attach_badge(self.badge)
+        self.heat_layer = HeatLayer(self.views.original)
         self.grid = QualityGrid(self.session.pool)
         self.grid.set_qualities(self.app_settings.grid_qualities())
         self.tabs = QTabWidget()
@@ -72,13 +87,21 @@ class MainWindow(QMainWindow):
 
         self.filmstrip = Filmstrip()
         self.controls = ElaControls()
+        self.network = NetworkPanel(lut)
         self.info = InfoPanel()
         self._add_dock("Images", "images", self.filmstrip, Qt.DockWidgetArea.LeftDockWidgetArea)
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.controls)
+        side.addWidget(self.network)
         side.addWidget(self.info)
-        side.setStretchFactor(1, 1)
-        self._add_dock("Analysis", "analysis", side, Qt.DockWidgetArea.RightDockWidgetArea)
+        side.setStretchFactor(2, 1)
+        # scrolls on small screens instead of forcing a tall minimum window height
+        side_scroll = QScrollArea()
+        side_scroll.setWidget(side)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._add_dock("Analysis", "analysis", side_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         self._no_drops(self.views.original, self.views.ela, self.info, self.filmstrip)
 
         self.status_position = QLabel()
@@ -95,6 +118,14 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
         self.actions = build_actions(self)
+        self.model_menu = ModelMenu(self)
+        self._sort_timer = QTimer(self)
+        self._sort_timer.setSingleShot(True)
+        self._sort_timer.timeout.connect(self._apply_sort)
+        self._warm_up_timer = QTimer(self)
+        self._warm_up_timer.setSingleShot(True)
+        self._warm_up_timer.timeout.connect(lambda: self.verdicts.warm_up())
+        self._warmed_up = False
         self._connect()
         self._restore()
 
@@ -117,6 +148,7 @@ class MainWindow(QMainWindow):
         s = self.session
         s.documentAdded.connect(self._on_document_added)
         s.documentRemoved.connect(self.filmstrip.remove_document)
+        s.documentRemoved.connect(self.verdicts.forget)
         s.documentChanged.connect(self._on_document_changed)
         s.currentChanged.connect(self._on_current_changed)
         s.elaReady.connect(self._on_ela_ready)
@@ -136,6 +168,17 @@ class MainWindow(QMainWindow):
         self.grid.zoomChanged.connect(lambda z: self._on_zoom(z, "grid"))
         self.grid.qualitiesChanged.connect(self.app_settings.set_grid_qualities)
         self.tabs.currentChanged.connect(self._on_tab)
+        v = self.verdicts
+        v.stateChanged.connect(self._on_model_state)
+        v.verdictReady.connect(self._on_verdict)
+        v.verdictFailed.connect(lambda doc, _text: self._on_verdict(doc))
+        v.overlayReady.connect(self._on_overlay)
+        v.message.connect(self.show_message)
+        self.badge.trainRequested.connect(self.model_menu.open_training_wizard)
+        self.badge.loadModelRequested.connect(lambda: self.model_menu.load_model_file())
+        self.network.heatmapToggled.connect(self.set_heatmap)
+        self.network.opacityChanged.connect(self._on_heat_opacity)
+        self.network.sortToggled.connect(self.set_sort)
 
     def _restore(self) -> None:
         st = self.app_settings
@@ -151,6 +194,11 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.show_tab(st.view_tab())
+        self.heat_layer.set_opacity(st.heatmap_opacity())
+        self.network.set_opacity(st.heatmap_opacity())
+        self.set_sort(st.sort_by_verdict())
+        self.set_heatmap(st.heatmap_on())
+        self.verdicts.use_default(st.model_path())
         self._update_status()
 
     # ---- opening -----------------------------------------------------------------------------
@@ -225,7 +273,10 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, doc: Document | None) -> None:
         self.filmstrip.select_document(None if doc is None else doc.id)
         self.info.show_document(doc)
-        self.badge.clear()
+        self.heat_layer.set_overlay(None)
+        self.verdicts.on_current_changed(doc)
+        self._update_badge()
+        self._describe_heat()
         self.setWindowTitle(APP_TITLE if doc is None else f"{doc.name} - {APP_TITLE}")
         if doc is None:
             self.views.set_original(None)
@@ -326,6 +377,8 @@ class MainWindow(QMainWindow):
         """True when nothing is loading or computing and the shown image has its ELA."""
         if not self.session.is_idle() or self.controls.is_settling():
             return False
+        if not self.verdicts.is_idle():
+            return False
         if self.session.current is not None and self.session.last_frame is None:
             return False
         return not (
@@ -334,13 +387,131 @@ class MainWindow(QMainWindow):
             and not self.grid.is_complete()
         )
 
-    # ---- verdict integration -----------------------------------------------------------------
+    # ---- the network: model, verdicts, heatmap ----------------------------------------------
     def insert_menu(self, title: str):
-        """Add a top-level menu before Help (e.g. the network issue's Model menu)."""
+        """Add a top-level menu before Help (e.g. the Model menu)."""
         return self.actions.insert_menu(title)
+
+    def choose_model(self, path: str | Path | None) -> None:
+        """Switch the active model; remembered once it has loaded."""
+        self.verdicts.set_model(path)
+
+    def set_heatmap(self, on: bool) -> None:
+        self.network.set_heatmap(on)
+        self.model_menu.sync(on, self.network.sort.isChecked())
+        self.app_settings.set_heatmap_on(on)
+        if not on:
+            self.heat_layer.set_overlay(None)
+        self.verdicts.set_heatmap_wanted(on)
+        self._describe_heat()
+
+    def _on_heat_opacity(self, opacity: float) -> None:
+        self.heat_layer.set_opacity(opacity)
+        self.app_settings.set_heatmap_opacity(opacity)
+
+    def set_sort(self, on: bool) -> None:
+        self.network.set_sort(on)
+        self.model_menu.sync(self.network.heatmap.isChecked(), on)
+        self.app_settings.set_sort_by_verdict(on)
+        self._apply_sort()
+
+    def _apply_sort(self) -> None:
+        if self.network.sort.isChecked():
+            self.filmstrip.sort_by_p_tampered()
+        else:
+            self.filmstrip.sort_by_opening_order()
+
+    def _on_model_state(self) -> None:
+        v = self.verdicts
+        if v.state == "ready" and v.model_path is not None:
+            self.app_settings.set_model_path(v.model_path)
+        if v.state == "none":
+            self.network.model_label.setText("No model: Model > Load Model File, or train one")
+        elif v.state == "error":
+            self.network.model_label.setText(f"Model not usable: {v.error}")
+        else:
+            name = v.card.name if v.card else v.model_path.stem
+            loading = "   (loading...)" if v.state in ("unloaded", "loading") else ""
+            self.network.model_label.setText(f"Model: {name}{loading}")
+        self.network.model_label.setToolTip(v.card.summary() if v.card else "")
+        threshold = v.card.threshold if v.card else None
+        self.network.legend.set_threshold(threshold)
+        if self.model_menu.menu.isVisible():
+            self.model_menu.rebuild()
+        self._update_badge()
+        self._update_progress()
+
+    def _on_verdict(self, doc: Document) -> None:
+        self.filmstrip.set_verdict(doc)
+        if doc is self.session.current:
+            self._update_badge()
+        if self.network.sort.isChecked() and not self._sort_timer.isActive():
+            self._sort_timer.start(SORT_DELAY_MS)
+        self._update_progress()
+
+    def _on_overlay(self, overlay) -> None:
+        doc = self.session.current
+        if doc is None or overlay.doc_id != doc.id or not self.network.heatmap.isChecked():
+            return
+        self.heat_layer.set_overlay(overlay)
+        self._describe_heat()
+
+    def _describe_heat(self) -> None:
+        overlay = self.heat_layer.overlay
+        waiting = self.session.current is not None and self.verdicts.model_path is not None
+        self.network.describe_overlay(overlay, waiting=waiting and overlay is None)
+
+    def _update_progress(self) -> None:
+        total = len(self.session.documents)
+        pending = self.verdicts.pending_count() if self.verdicts.state == "ready" else 0
+        self.network.progress.setText(
+            f"Verdicts: {total - pending} of {total} images" if total and pending else ""
+        )
+
+    def _update_badge(self) -> None:
+        """The badge for the image shown: result, spinner, or why there is no verdict."""
+        v, doc = self.verdicts, self.session.current
+        if v.state == "none":
+            self.badge.set_no_model(NO_MODEL_TEXT)
+        elif v.state == "error":
+            self.badge.set_no_model("Model not usable")
+        elif doc is None:
+            self.badge.clear()
+        elif (outcome := v.outcome(doc)) is not None:
+            self.badge.set_result(
+                outcome.label, doc.verdict.p_label, outcome.model_name, self._details(outcome)
+            )
+        elif doc.id in v.failures:
+            self.badge.set_unavailable("No verdict for this image")
+            self.badge.setToolTip(v.failures[doc.id])
+        elif v.state in ("unloaded", "loading"):
+            self.badge.set_running("Loading model...")
+        else:
+            self.badge.set_running()
+
+    def _details(self, outcome: VerdictOutcome) -> str:
+        card: CardText | None = self.verdicts.card
+        lines = [card.summary()] if card is not None else []
+        lines.append(
+            f"P(tampered) {outcome.p_tampered:.3f}, threshold {outcome.threshold:.2f}; "
+            f"{outcome.seconds * 1000:.0f} ms"
+        )
+        if not outcome.exact:
+            lines.append(
+                f"Large image: scored on {outcome.tiles} tiles every {outcome.tile_stride} px "
+                "(the model's own stride would need many more), so this is an approximation"
+            )
+        return "\n".join(lines)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._warmed_up:
+            self._warmed_up = True
+            self._warm_up_timer.start(WARM_UP_MS)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_settings()
+        self.verdicts.shutdown()
         self.session.shutdown()
         super().closeEvent(event)
 

@@ -119,6 +119,33 @@ class AppSettings:
     def set_grid_qualities(self, qualities: list[int]) -> None:
         self.store.setValue("grid/qualities", ", ".join(str(q) for q in qualities))
 
+    # ---- network -----------------------------------------------------------------------------
+    def model_path(self) -> str | None:
+        """The model chosen last (a weights file path), or None for the shipped default."""
+        value = self.store.value("model/path", "")
+        return str(value) if value else None
+
+    def set_model_path(self, path: str | Path | None) -> None:
+        self.store.setValue("model/path", "" if path is None else str(path))
+
+    def heatmap_on(self) -> bool:
+        return _bool(self.store.value("model/heatmap"), False)
+
+    def set_heatmap_on(self, on: bool) -> None:
+        self.store.setValue("model/heatmap", bool(on))
+
+    def heatmap_opacity(self) -> float:
+        return _number(self.store.value("model/heatmap_opacity"), 0.6, 0.0, 1.0)
+
+    def set_heatmap_opacity(self, opacity: float) -> None:
+        self.store.setValue("model/heatmap_opacity", float(opacity))
+
+    def sort_by_verdict(self) -> bool:
+        return _bool(self.store.value("model/sort_by_verdict"), False)
+
+    def set_sort_by_verdict(self, on: bool) -> None:
+        self.store.setValue("model/sort_by_verdict", bool(on))
+
     # ---- files -------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
         try:

@@ -2,10 +2,11 @@
 
 States (the network issue drives them):
 - ``clear()``: hidden. Nothing is shown that could be mistaken for a verdict.
-- ``set_running()``: a spinner and "Analysing...".
-- ``set_result(label, p, model_name)``: "Tampered 87%" / "Authentic 93%", coloured; model in
-  the tooltip.
+- ``set_running(text)``: a spinner and "Analysing..." (or "Loading model...").
+- ``set_result(label, p, model_name, details)``: "Tampered 87%" / "Authentic 93%", coloured;
+  model name and card summary (``details``) in the tooltip.
 - ``set_no_model(message)``: the message with Train... and Load model... buttons.
+- ``set_unavailable(message)``: no verdict for this image (e.g. it could not be analysed).
 """
 
 from __future__ import annotations
@@ -64,31 +65,44 @@ class VerdictBadge(QFrame):
         self.setToolTip("")
         self.hide()
 
-    def set_running(self) -> None:
+    def set_running(self, text: str = "Analysing...") -> None:
         self._set_state("running")
         self._style_text(COLOURS["neutral"], bold=False)
-        self.text.setText("Analysing...")
+        self.text.setText(text)
         self.setToolTip("The network is computing a verdict for this image")
         self._show()
 
-    def set_result(self, label: str, p: float, model_name: str) -> None:
+    def set_result(self, label: str, p: float, model_name: str, details: str = "") -> None:
         """``p`` is the probability of ``label`` (0..1), shown as a percentage."""
         self._set_state("result")
         self.label, self.p, self.model_name = label, float(p), model_name
         colour = COLOURS.get(label.lower(), COLOURS["neutral"])
         self._style_text(colour, bold=True)
         self.text.setText(f"{label.capitalize()} {self.p:.0%}")
-        self.setToolTip(
-            f"Model: {model_name}\nA network's estimate, not proof: weigh it with the ELA, "
-            "the metadata and the heatmap."
+        lines = [f"Model: {model_name}"]
+        if details:
+            lines += [line for line in details.splitlines() if line != lines[0]]
+        lines.append(
+            "A network's estimate, not proof: weigh it with the ELA, the metadata and the heatmap."
         )
+        self.setToolTip("\n".join(lines))
         self._show()
 
     def set_no_model(self, message: str) -> None:
         self._set_state("no_model")
         self._style_text(COLOURS["neutral"], bold=False)
         self.text.setText(message)
-        self.setToolTip("No verdict: no usable model is loaded")
+        self.setToolTip(
+            "No verdict: no usable model is loaded.\nTrain... builds one from your labelled "
+            "folders; Load model... opens a .safetensors model file with its .json card."
+        )
+        self._show()
+
+    def set_unavailable(self, message: str) -> None:
+        self._set_state("unavailable")
+        self._style_text(COLOURS["neutral"], bold=False)
+        self.text.setText(message)
+        self.setToolTip(message)
         self._show()
 
     # ---- internals ---------------------------------------------------------------------------
@@ -106,8 +120,9 @@ class VerdictBadge(QFrame):
         self.load_button.setVisible(no_model)
 
     def _style_text(self, colour: str, bold: bool) -> None:
-        weight = "bold" if bold else "normal"
-        self.text.setStyleSheet(f"color: {colour}; font-weight: {weight}; font-size: 13pt;")
+        # a result is meant to be read at a glance; states and explanations stay small
+        weight, size = ("bold", "13pt") if bold else ("normal", "10pt")
+        self.text.setStyleSheet(f"color: {colour}; font-weight: {weight}; font-size: {size};")
 
     def _spin(self) -> None:
         self.spinner.setText(SPINNER_FRAMES[self._frame % len(SPINNER_FRAMES)])

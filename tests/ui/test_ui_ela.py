@@ -193,20 +193,32 @@ def test_space_flips_and_layouts(qtbot, window, images):
     assert window.controls.layout_mode() == "side"
 
 
-def test_verdict_badge_slot_is_empty_until_filled(qtbot, window, images):
+def test_verdict_badge_without_a_model_offers_train_and_load(qtbot, window, images, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    chooser = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *a, **k: chooser.append(a) or ("", "")
+    )
     open_one(qtbot, window, images[0])
     badge = window.badge
-    assert badge.state == "clear" and not badge.isVisible()
+    # no model installed (the fixture hides the bundled folder): nothing looks like a verdict
+    assert badge.state == "no_model" and badge.isVisible()
+    assert badge.text.text() == "No model loaded"
+    assert badge.label is None and badge.p is None
     assert badge.parent() is window.views.ela.view
+    assert badge.train_button.isVisible() and badge.load_button.isVisible()
+    assert window.session.current.verdict is None
     badge.set_running()
     assert badge.isVisible() and badge.text.text() == "Analysing..."
+    assert not badge.train_button.isVisible()
     badge.set_result("tampered", 0.87, "ela-cnn-casia")
     assert badge.text.text() == "Tampered 87%"
     assert "ela-cnn-casia" in badge.toolTip()
     badge.set_no_model("No model")
-    assert badge.train_button.isVisible() and badge.load_button.isVisible()
     with qtbot.waitSignal(badge.loadModelRequested, timeout=1000):
         badge.load_button.click()
+    assert len(chooser) == 1  # the window answered with the model file dialog
     window.set_layout_mode("single")  # the badge follows the view that shows the ELA
     assert badge.parent() is window.views.original.view and badge.isVisible()
     window.session.step(0)

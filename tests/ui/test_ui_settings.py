@@ -9,14 +9,16 @@ import sys
 import textwrap
 
 from PySide6.QtCore import QSettings
-from uihelp import images, wait_idle  # noqa: F401
+from uihelp import images, no_bundled_models, wait_idle  # noqa: F401
 
 from forensic_viewer.ui.document import ElaSettings
 from forensic_viewer.ui.main_window import MainWindow
 from forensic_viewer.ui.settings import AppSettings
 
 
-def test_settings_persist_across_window_recreation(qtbot, isolated_user_dirs, images):
+def test_settings_persist_across_window_recreation(
+    qtbot, isolated_user_dirs, images, no_bundled_models
+):
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
@@ -55,7 +57,7 @@ def test_settings_persist_across_window_recreation(qtbot, isolated_user_dirs, im
     second.close()
 
 
-def test_damaged_settings_fall_back_to_defaults(qtbot):
+def test_damaged_settings_fall_back_to_defaults(qtbot, no_bundled_models):
     store = AppSettings().store
     store.setValue("ela/quality", "ninety")
     store.setValue("ela/gain", "-5")

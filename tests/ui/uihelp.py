@@ -82,8 +82,21 @@ def png_pixels(data_or_path) -> np.ndarray:
         return np.asarray(image)
 
 
+def hide_bundled_models(monkeypatch, folder: Path) -> Path:
+    """Windows start without the shipped model (tests that need one save a small one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr("forensic_viewer.ui.model_catalog.bundled_dir", lambda: folder)
+    return folder
+
+
 @pytest.fixture
-def window(qtbot):
+def no_bundled_models(tmp_path_factory, monkeypatch) -> Path:
+    return hide_bundled_models(monkeypatch, tmp_path_factory.mktemp("no-bundled-models"))
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, tmp_path_factory):
+    hide_bundled_models(monkeypatch, tmp_path_factory.mktemp("no-bundled-models"))
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()

@@ -1,0 +1,209 @@
+"""What the verdict workers run: load a model, compute a verdict and heatmap, colour a heatmap.
+
+No Qt here, and ``forensic_viewer.ml`` (so torch) is imported inside the functions: they run on
+pool threads, so the window appears without torch and the first verdict pays for the import.
+
+Cost is bounded for big images. A tile model's verdict aggregates its tiles; a 12-megapixel
+photo has about 2,900 tiles at the recipe's 64-pixel stride (tens of seconds on two cores), so
+the stride is widened until at most ``max_tiles`` tiles are needed (``Predictor.stride_for``).
+At the recipe's own stride (every CASIA-size image) the verdict is exactly ``Predictor.predict``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from forensic_viewer.core.images import load_image, orient
+
+DEFAULT_MAX_TILES = 160
+"""Tiles per verdict at most: about 1-2 s of network time on this 2-core machine."""
+OVERLAY_MAX_PIXELS = 1_500_000
+"""The coloured heatmap is drawn from at most this many samples (it is tile-coarse anyway)."""
+
+Cancel = Callable[[], bool] | None
+
+
+@dataclass(frozen=True)
+class VerdictOutcome:
+    doc_id: int
+    model_path: Path
+    model_name: str
+    weights_sha256: str
+    p_tampered: float
+    label: str
+    threshold: float
+    seconds: float
+    """Worker time for this verdict (ELA renderings and network; decoding if it reloaded)."""
+    recipe_mode: str
+    tiles: int
+    """Network inputs used: tiles of the image, or 1 for a resized-whole-image model."""
+    tile_stride: int | None
+    exact: bool
+    """True when the verdict is exactly ``Predictor.predict`` (False: widened tile stride)."""
+    heatmap: object | None = None
+    """ml.predict.TileHeatmap on the stored pixel grid, or None if not computed."""
+
+
+@dataclass(frozen=True)
+class HeatOverlay:
+    doc_id: int
+    rgba: np.ndarray
+    """Display-oriented RGBA uint8, possibly sampled every ``step`` pixels."""
+    size: tuple[int, int]
+    """(width, height) of the displayed image the overlay covers."""
+    step: int
+    tiles: int
+    stride: int
+    tile: int
+    p_min: float
+    p_max: float
+
+
+def load_predictor(path: str | Path):
+    """A Predictor for a model file (imports torch on first use). Raises ModelFileError."""
+    from forensic_viewer.ml.predict import Predictor
+
+    return Predictor(Path(path))
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """True for ml.predict.PredictionCancelled (checked without importing torch)."""
+    module = sys.modules.get("forensic_viewer.ml.predict")
+    cancelled = getattr(module, "PredictionCancelled", None)
+    return cancelled is not None and isinstance(error, cancelled)
+
+
+def compute_verdict(
+    predictor,
+    doc_id: int,
+    pixels: np.ndarray | None,
+    path: Path | None = None,
+    want_heatmap: bool = True,
+    max_tiles: int = DEFAULT_MAX_TILES,
+    cancel: Cancel = None,
+    expected_sha256: str | None = None,
+) -> VerdictOutcome:
+    """The verdict for stored-grid ``pixels`` (or the file at ``path`` when they were evicted).
+
+    Tile models always return their heatmap (the same network pass); resize models compute one
+    only when ``want_heatmap``. A file re-read from disk must still have ``expected_sha256``:
+    a verdict is never given for other bytes than the ones the window shows.
+    """
+    from forensic_viewer.ml.preprocess import aggregate_tiles
+
+    started = time.perf_counter()
+    if pixels is None:
+        loaded = load_image(path)
+        if expected_sha256 and loaded.facts.sha256 != expected_sha256:
+            raise ValueError(f"{Path(path).name}: the file changed on disk since it was opened")
+        pixels = loaded.pixels
+    recipe = predictor.recipe
+    height, width = pixels.shape[:2]
+    heat = None
+    if recipe.mode == "tiles":
+        stride = predictor.stride_for(height, width, max_tiles)
+        heat = predictor.heatmap(pixels, stride=stride, cancel=cancel)
+        exact = stride == recipe.tile_stride
+        if exact:  # the same tiles: predict() reuses them and gives the CLI's number exactly
+            probability = predictor.predict(pixels, cancel).p_tampered
+        else:
+            probability = aggregate_tiles(heat.probs.ravel().astype(np.float64), recipe.aggregate)
+        tiles, tile_stride = int(heat.probs.size), stride
+    else:
+        probability = predictor.predict(pixels, cancel).p_tampered
+        if want_heatmap:
+            heat = predictor.heatmap(pixels, cancel=cancel, max_tiles=max_tiles)
+        tiles, tile_stride, exact = 1, None, True
+    return VerdictOutcome(
+        doc_id=doc_id,
+        model_path=Path(predictor.loaded.path),
+        model_name=predictor.name,
+        weights_sha256=predictor.loaded.card.weights_sha256,
+        p_tampered=float(probability),
+        label=predictor.label_for(probability),
+        threshold=float(predictor.threshold),
+        seconds=time.perf_counter() - started,
+        recipe_mode=recipe.mode,
+        tiles=tiles,
+        tile_stride=tile_stride,
+        exact=exact,
+        heatmap=heat,
+    )
+
+
+def heatmap_cells(heat) -> tuple[np.ndarray, int]:
+    """(mean P per grid cell, cell size): ``TileHeatmap.upsample`` before its final repeat.
+
+    Tiles and their origins share a grid of ``cell`` pixels, so each cell has one value; keeping
+    the cells instead of an H x W float array saves 48 MB for a 12-megapixel image.
+    """
+    height, width = heat.image_shape
+    cell = math.gcd(heat.tile, *(value for origin in heat.origins for value in origin))
+    rows, cols = -(-height // cell), -(-width // cell)
+    total = np.zeros((rows, cols), np.float64)
+    count = np.zeros((rows, cols), np.int32)
+    span = heat.tile // cell
+    for (y, x), prob in zip(heat.origins, heat.probs.ravel(), strict=True):
+        total[y // cell : y // cell + span, x // cell : x // cell + span] += prob
+        count[y // cell : y // cell + span, x // cell : x // cell + span] += 1
+    mean = total / np.maximum(count, 1)
+    row_map = _nearest_covered(count.any(axis=1))
+    col_map = _nearest_covered(count.any(axis=0))
+    return mean[row_map][:, col_map].astype(np.float32), cell
+
+
+def _nearest_covered(covered: np.ndarray) -> np.ndarray:
+    positions = np.flatnonzero(covered)
+    if positions.size == 0:
+        return np.zeros(covered.size, dtype=np.intp)
+    index = np.arange(covered.size)
+    right = np.clip(np.searchsorted(positions, index), 0, positions.size - 1)
+    left = np.clip(right - 1, 0, positions.size - 1)
+    use_left = np.abs(positions[left] - index) < np.abs(positions[right] - index)
+    return np.where(use_left, positions[left], positions[right])
+
+
+def sampled_heatmap(heat, max_pixels: int = OVERLAY_MAX_PIXELS) -> tuple[np.ndarray, int]:
+    """``heat.upsample()[::step, ::step]`` without building the full-size array, and ``step``."""
+    height, width = heat.image_shape
+    step = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
+    cells, cell = heatmap_cells(heat)
+    rows = np.arange(0, height, step) // cell
+    cols = np.arange(0, width, step) // cell
+    return cells[rows][:, cols], step
+
+
+def colour_heatmap(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """RGBA uint8: colour from ``lut`` (256 x 3), alpha rising with P so low scores tint lightly."""
+    index = np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+    rgba = np.empty((*values.shape, 4), np.uint8)
+    rgba[..., :3] = lut[index]
+    rgba[..., 3] = (90 + index.astype(np.uint16) * 165 // 255).astype(np.uint8)
+    return rgba
+
+
+def make_overlay(doc_id: int, heat, orientation: int, lut: np.ndarray) -> HeatOverlay:
+    """The coloured, display-oriented heatmap of one document (cheap; run in a worker)."""
+    values, step = sampled_heatmap(heat)
+    rgba = np.ascontiguousarray(orient(colour_heatmap(values, lut), orientation))
+    height, width = heat.image_shape
+    size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    probs = np.asarray(heat.probs)
+    return HeatOverlay(
+        doc_id=doc_id,
+        rgba=rgba,
+        size=(int(size[0]), int(size[1])),
+        step=step,
+        tiles=int(probs.size),
+        stride=int(heat.stride),
+        tile=int(heat.tile),
+        p_min=float(probs.min()) if probs.size else 0.0,
+        p_max=float(probs.max()) if probs.size else 0.0,
+    )
