@@ -145,18 +145,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _defaults():
-    from dataclasses import fields
+    """TrainConfig's defaults for the parser (ml.config needs no torch, so --help stays fast)."""
+    from .ml.config import TrainConfig
 
-    class Defaults:  # TrainConfig's defaults without importing torch at parser build time
-        pass
-
-    try:
-        from .ml.train import TrainConfig
-    except ImportError:  # pragma: no cover - torch missing: the commands then fail clearly
-        return Defaults()
-    for item in fields(TrainConfig):
-        setattr(Defaults, item.name, item.default)
-    return Defaults()
+    return TrainConfig()
 
 
 def _scan(path: str):
