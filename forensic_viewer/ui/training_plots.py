@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from ._pyqtgraph import pg
 
@@ -155,11 +155,7 @@ class ConfusionMatrixView(QWidget):
         super().__init__(parent)
         self.matrix: list[list[int]] = [[0, 0], [0, 0]]
         self.class_names: tuple[str, str] = ("authentic", "tampered")
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
-        self.setMinimumSize(300, 230)
-
-    def sizeHint(self) -> QSize:
-        return QSize(340, 260)
+        self.setFixedSize(QSize(380, 270))
 
     def set_matrix(self, matrix: Sequence[Sequence[int]], class_names=("authentic", "tampered")):
         self.matrix = [[int(v) for v in row] for row in matrix]

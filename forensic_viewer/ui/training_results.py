@@ -16,7 +16,6 @@ from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -104,18 +103,22 @@ class ResultsPage(QWizardPage):
         self.save_button.setToolTip("Save the model without switching the viewer to it")
         self.save_button.clicked.connect(lambda: self.save(use_after=False))
 
-        grid = QGridLayout()
-        grid.addWidget(self.matrix_view, 0, 0)
-        grid.addLayout(metrics_form, 0, 1)
-        grid.addWidget(self.roc_plot, 0, 2)
-        grid.setColumnStretch(2, 1)
+        # Left: the matrix above the numbers; right: the ROC curve taking the remaining room.
+        left = QVBoxLayout()
+        left.addWidget(self.matrix_view)
+        left.addSpacing(8)
+        left.addLayout(metrics_form)
+        left.addStretch(1)
+        body = QHBoxLayout()
+        body.addLayout(left)
+        body.addWidget(self.roc_plot, 1)
         name_row = QHBoxLayout()
         name_row.addWidget(QLabel("Model name:"))
         name_row.addWidget(self.name_edit, 1)
         name_row.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addLayout(grid, 1)
+        layout.addLayout(body, 1)
         layout.addLayout(name_row)
         layout.addWidget(self.path_label)
 

@@ -114,8 +114,16 @@ class SettingsPage(QWizardPage):
             ("Epochs", self.epochs, "At most; early stopping usually ends sooner."),
             ("Batch size", self.batch_size, "Larger batches are faster per image, need more RAM."),
             ("Learning rate", self.lr, "Too high and training diverges; too low and it crawls."),
-            ("Early stopping after", self.patience, "epochs without a better ..."),
-            ("... measured by", self.monitor, "The best epoch's weights are kept in the end."),
+            (
+                "Patience",
+                self.patience,
+                "Stop after this many epochs without improvement (0: never).",
+            ),
+            (
+                "Improvement in",
+                self.monitor,
+                "Early stopping and the best epoch (whose weights are kept) follow this.",
+            ),
             ("Validation", self.val_percent, "Held out by source photo when groups are known."),
             ("Random seed", self.seed, "The same seed and data give the same model on a CPU."),
             ("bfloat16", self.bf16, "About 1.5x faster on CPUs with AVX-512 BF16 or AMX."),

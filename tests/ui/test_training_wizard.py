@@ -92,6 +92,7 @@ def wait_discovered(qtbot, wizard: TrainingWizard) -> None:
 
 def start_training(qtbot, wizard: TrainingWizard, epochs: int, patience: int = 0) -> None:
     wait_discovered(qtbot, wizard)
+    assert wizard.data_page.isComplete()
     wizard.next()
     assert wizard.currentId() == SETTINGS_PAGE
     page = wizard.settings_page
@@ -386,6 +387,23 @@ def test_closing_while_training_discards_and_the_worker_stops(qtbot, open_wizard
     qtbot.waitUntil(wizard.is_idle, timeout=15_000)
     assert len(page.plots.batch_x) == points  # the abandoned run's late events are dropped
     assert model_files() == []
+
+
+def test_a_failed_run_is_reported_and_back_is_open(qtbot, open_wizard, tmp_path):
+    root = make_dataset(tmp_path / "cut", 5, 5)
+    for path in root.rglob("*.jpg"):  # headers intact, image data cut off: nothing decodes
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    wizard = open_wizard(root)
+    start_training(qtbot, wizard, epochs=1)
+    page = wizard.train_page
+    qtbot.waitUntil(lambda: not page.running, timeout=TRAIN_TIMEOUT_MS)
+    assert page.error == "no readable images left in the training or validation split"
+    assert page.status.text() == "Training failed: " + page.error
+    assert "ELA inputs ready: 10 images, 0 from the cache, 10 unreadable." in page.log.toPlainText()
+    assert page.finished is None
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    assert wizard.button(QWizard.WizardButton.BackButton).isEnabled()
 
 
 def test_wizard_starts_empty_on_page_one(open_wizard):
