@@ -190,7 +190,14 @@ def build_report(
 
 def write_report(output: str | Path, report: dict, evidence: Iterable[str | Path]) -> Path:
     output = check_output_path(output, evidence)
-    atomic_write_text(output, json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # a file name that is not valid UTF-8 (Linux names are bytes) holds surrogate escapes;
+        # as \udcXX escapes the JSON stays valid and json.loads gives the exact name back
+        text = json.dumps(report, indent=2, ensure_ascii=True, default=str)
+    atomic_write_text(output, text + "\n")
     return output
 
 

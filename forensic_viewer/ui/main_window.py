@@ -7,9 +7,11 @@ Menus and shortcuts are built in ``actions.py``; exports in ``export.py``.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -49,6 +51,17 @@ NO_MODEL_TEXT = "No model loaded"
 STYLE = """
 #PaneHeader { background: #2b2b2b; color: #dddddd; padding: 3px 6px; }
 """
+
+
+def local_path(url: QUrl) -> str:
+    """The file a dropped URL names, byte for byte.
+
+    File managers percent-encode the path's bytes; ``QUrl.toLocalFile`` decodes them as UTF-8
+    and turns a Latin-1 name into U+FFFD, naming a file that does not exist. Decoding the bytes
+    and then the file-system encoding (surrogate escapes) keeps every name Linux allows.
+    """
+    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
+    return os.fsdecode(unquote_to_bytes(encoded))
 
 
 class MainWindow(QMainWindow):
@@ -215,7 +228,7 @@ class MainWindow(QMainWindow):
         self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = [local_path(url) for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
@@ -394,7 +407,7 @@ class MainWindow(QMainWindow):
 
     def choose_model(self, path: str | Path | None) -> None:
         """Switch the active model; remembered once it has loaded."""
-        self.verdicts.set_model(path)
+        self.verdicts.set_model(path, load_now=path is not None)
 
     def set_heatmap(self, on: bool) -> None:
         self.network.set_heatmap(on)

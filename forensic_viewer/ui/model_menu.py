@@ -95,7 +95,9 @@ def card_html(card: CardText, weights: Path | None = None) -> str:
         _rows(recipe) if recipe else "<p>Not recorded.</p>",
     ]
     training = data.get("training")
-    if isinstance(training, dict):
+    if not isinstance(training, dict) or not training:
+        parts += ["<h3>Training data</h3>", "<p>Not recorded.</p>"]
+    else:
         dataset = training.get("dataset") if isinstance(training.get("dataset"), dict) else {}
         split = training.get("split") if isinstance(training.get("split"), dict) else {}
         rows = [
@@ -229,7 +231,9 @@ class ModelMenu:
             if not chosen:
                 return None
             path = chosen
-        weights = model_catalog.weights_path_for(path)
+        weights = Path(path)
+        if weights.suffix.lower() == model_catalog.CARD_SUFFIX:  # the card was chosen
+            weights = model_catalog.weights_path_for(weights)
         st.set_last_dir("model", weights.parent)
         if weights not in self.extra_models:
             self.extra_models.append(weights)

@@ -66,8 +66,12 @@ class VerdictController(QObject):
         self._overlay_pending = False
 
     # ---- the model -----------------------------------------------------------------------------
-    def set_model(self, path: str | Path | None) -> None:
-        """Make ``path`` the active model (None: no model). Verdicts are recomputed with it."""
+    def set_model(self, path: str | Path | None, load_now: bool = False) -> None:
+        """Make ``path`` the active model (None: no model). Verdicts are recomputed with it.
+
+        The model is loaded when an image needs it, or at once with ``load_now`` (a model the
+        user just chose: a bad file is reported right away).
+        """
         self.model_generation.bump()
         self.view_generation.bump()
         if self._job is not None:
@@ -85,13 +89,14 @@ class VerdictController(QObject):
         if self.model_path is None:
             self.state = "none"
         else:
-            try:
+            try:  # for the menu and labels until it loads; loading checks it properly
                 self.card = CardText.read(self.model_path)
-            except ValueError as error:
-                self._fail_model(str(error))
-                return
+            except ValueError:
+                self.card = None
             self.state = "ready" if self.model_path in self._predictors else "unloaded"
         self.stateChanged.emit()
+        if load_now and self.state == "unloaded" and self._job is None:
+            self._start_load()
         self._schedule()
 
     def use_default(self, remembered: str | None) -> None:
@@ -132,7 +137,7 @@ class VerdictController(QObject):
             self._predictors.popitem(last=False)
         if not self.model_generation.accept(generation):
             return
-        self.card = CardText(predictor.loaded.card.to_dict(), self.card.path if self.card else None)
+        self.card = CardText(predictor.loaded.card.to_dict(), predictor.loaded.card_path)
         self.state = "ready"
         self.stateChanged.emit()
 

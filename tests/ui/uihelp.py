@@ -7,12 +7,14 @@ tests/conftest.py by name.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -48,10 +50,16 @@ def jpeg_pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def file_url(path: Path) -> QUrl:
+    """A file URL as file managers send it: the path's bytes, percent-encoded."""
+    encoded = b"file://" + quote_from_bytes(os.fsencode(Path(path).absolute())).encode("ascii")
+    return QUrl.fromEncoded(QByteArray(encoded))
+
+
 def drop(window: MainWindow, paths: list[Path]) -> tuple[bool, bool]:
     """Simulate dragging ``paths`` onto the window: DragEnter, then Drop. Returns acceptances."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    mime.setUrls([file_url(p) for p in paths])
     enter = QDragEnterEvent(
         QPointF(20, 20),
         Qt.DropAction.CopyAction,
@@ -113,3 +121,75 @@ def images(tmp_path) -> list[Path]:
         write_jpeg(folder / f"img{i}.jpg", photo(96 + 16 * i, 64, seed=i), quality=80 + 5 * i)
         for i in range(3)
     ]
+
+
+# ---- the network (verdict, heatmap and model menu tests) ---------------------------------------
+TINY_SIZE = 32
+"""Tiny networks (ElaCnn with 32 x 32 inputs, 1.2 M parameters): fast, never shipped."""
+
+
+def tiny_recipe(kind: str = "tiles", name: str | None = None):
+    from dataclasses import replace
+
+    from forensic_viewer.ml.preprocess import CLASSIC, GHOST
+
+    if kind == "tiles":  # the shipped default's recipe, scaled down
+        return replace(GHOST, name=name or "tiny-tiles", size=TINY_SIZE, tile_stride=16)
+    return replace(CLASSIC, name=name or "tiny-resize", size=TINY_SIZE)
+
+
+def save_tiny_model(path: Path, kind: str = "tiles", seed: int = 0, **card_fields) -> Path:
+    """Random weights saved as a model file with a card (``path`` without suffix)."""
+    import torch
+
+    from forensic_viewer.ml.model import ElaCnn
+    from forensic_viewer.ml.modelfile import ModelCard, save_model
+
+    recipe = tiny_recipe(kind, name=card_fields.pop("recipe_name", None))
+    torch.manual_seed(seed)
+    network = ElaCnn(input_size=TINY_SIZE)
+    # spread the outputs so different images get clearly different verdicts
+    with torch.no_grad():
+        network.classifier[-1].weight.mul_(40.0)
+    card = ModelCard(name=path.name, recipe=recipe.as_dict(), **card_fields)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_model(path, network, card)
+
+
+def reference_prediction(model_path: Path, image_path: Path):
+    """The verdict computed without the window: Predictor.predict on the decoded pixels."""
+    from forensic_viewer.core.images import load_image
+    from forensic_viewer.ml.predict import Predictor
+
+    return Predictor(model_path).predict(load_image(image_path).pixels)
+
+
+class VerdictGate:
+    """Holds every verdict job at its start until ``release()``; a held job then ignores cancel,
+    as if its result had already been computed when the user moved on."""
+
+    def __init__(self, monkeypatch) -> None:
+        import threading
+
+        from forensic_viewer.ui import verdict_jobs
+
+        self.entered = threading.Event()
+        self.released = threading.Event()
+        self.calls: list[int] = []
+        real = verdict_jobs.compute_verdict
+
+        def gated(predictor, doc_id, *args, **kwargs):
+            self.calls.append(doc_id)
+            self.entered.set()
+            if not self.released.wait(20):
+                raise TimeoutError("the test never released the verdict gate")
+            kwargs["cancel"] = None
+            return real(predictor, doc_id, *args, **kwargs)
+
+        monkeypatch.setattr(verdict_jobs, "compute_verdict", gated)
+
+    def wait_entered(self, qtbot, timeout: int = 20_000) -> None:
+        qtbot.waitUntil(self.entered.is_set, timeout=timeout)
+
+    def release(self) -> None:
+        self.released.set()

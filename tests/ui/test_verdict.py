@@ -1,0 +1,239 @@
+"""The verdict in the window: computed in a worker, drawn on the badge, stale results dropped.
+
+Models are tiny random-weight networks saved to temporary model files (never into models/);
+every verdict is compared with ``Predictor.predict`` run outside the window.
+"""
+# ruff: noqa: F811 - pytest fixtures imported from uihelp are parameters of the tests
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from uihelp import (
+    VerdictGate,
+    images,  # noqa: F401
+    photo,
+    reference_prediction,
+    save_tiny_model,
+    wait_idle,
+    window,  # noqa: F401
+    write_jpeg,
+)
+
+from forensic_viewer.ui.verdict_badge import COLOURS
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "tiles": save_tiny_model(
+            folder / "tiny-tiles",
+            "tiles",
+            seed=1,
+            metrics={"validation": {"accuracy": 0.875, "roc_auc": 0.9312, "count": 64}},
+            reproduce="forensic-viewer train /data --recipe ghost",
+        ),
+        "other": save_tiny_model(folder / "tiny-other", "tiles", seed=2),
+        "resize": save_tiny_model(folder / "tiny-resize", "resize", seed=3),
+    }
+
+
+def label_text(prediction) -> str:
+    p = prediction.p_tampered if prediction.label == "tampered" else 1 - prediction.p_tampered
+    return f"{prediction.label.capitalize()} {p:.0%}"
+
+
+def test_worker_delivers_the_verdict_to_the_badge(qtbot, window, images, models):
+    window.choose_model(models["tiles"])
+    assert window.verdicts.state == "loading"  # in a worker: the window goes on
+    with qtbot.waitSignal(window.verdicts.verdictReady, timeout=30_000) as ready:
+        window.open_paths([images[0]])
+    doc = ready.args[0]
+    assert doc is window.session.current
+    expected = reference_prediction(models["tiles"], images[0])
+    assert doc.verdict.p_tampered == expected.p_tampered  # exactly Predictor.predict
+    assert doc.verdict.label == expected.label
+    assert doc.verdict.model_name == "tiny-tiles" and doc.verdict.exact
+    assert doc.verdict.tiles == 15  # 96 x 64 pixels, 32 px tiles every 16 px: 5 x 3
+    badge = window.badge
+    assert badge.state == "result" and badge.isVisible()
+    assert badge.text.text() == label_text(expected)
+    assert COLOURS[expected.label] in badge.text.styleSheet()
+    tip = badge.toolTip().splitlines()
+    assert tip[0] == "Model: tiny-tiles"
+    assert "validation accuracy 87.5%, ROC AUC 0.931 on 64 validation images" in tip
+    assert "not proof" in tip[-1]
+    wait_idle(qtbot, window)
+    assert window.verdicts.state == "ready"
+
+
+def test_spinner_while_running_and_each_image_first_when_shown(
+    qtbot, window, images, models, monkeypatch
+):
+    gate = VerdictGate(monkeypatch)
+    window.choose_model(models["tiles"])
+    window.open_paths(images)
+    gate.wait_entered(qtbot)
+    first = window.session.documents[0]
+    assert window.session.current is first
+    assert window.badge.state == "running" and window.badge.spinner.isVisible()
+    assert window.badge.text.text() == "Analysing..."
+    assert first.verdict is None and not window.is_idle()
+    qtbot.wait(50)
+    assert window.badge.state == "running"  # the window is not blocked meanwhile
+    gate.release()
+    wait_idle(qtbot, window)
+    # the shown image first, then the others in opening order
+    assert gate.calls == [d.id for d in window.session.documents]
+    for doc, path in zip(window.session.documents, images, strict=True):
+        assert doc.verdict.p_tampered == reference_prediction(models["tiles"], path).p_tampered
+
+
+def test_result_for_an_image_left_behind_goes_to_the_filmstrip_not_the_badge(
+    qtbot, window, images, models, monkeypatch
+):
+    gate = VerdictGate(monkeypatch)
+    window.choose_model(models["tiles"])
+    window.open_paths(images[:2])
+    gate.wait_entered(qtbot)
+    qtbot.waitUntil(lambda: len(window.session.documents) == 2, timeout=10_000)
+    first, second = window.session.documents
+    shown_texts = []
+    window.verdicts.verdictReady.connect(
+        lambda doc: shown_texts.append((doc.id, window.badge.text.text()))
+    )
+    window.session.set_current(second)  # the user moves on while the first is computing
+    assert window.badge.state == "running"
+    gate.release()
+    wait_idle(qtbot, window)
+    expected_first = reference_prediction(models["tiles"], images[0])
+    expected_second = reference_prediction(models["tiles"], images[1])
+    assert first.verdict.p_tampered == expected_first.p_tampered
+    assert window.filmstrip.item_for(first.id).text().splitlines()[-1] == label_text(expected_first)
+    # when the first image's verdict arrived, the badge (showing the second) did not take it
+    assert shown_texts[0] == (first.id, "Analysing...")
+    assert window.badge.text.text() == label_text(expected_second)
+
+
+def test_stale_verdict_of_a_replaced_model_is_dropped(qtbot, window, images, models, monkeypatch):
+    gate = VerdictGate(monkeypatch)
+    window.choose_model(models["tiles"])
+    window.open_paths([images[0]])
+    gate.wait_entered(qtbot)
+    doc = window.session.documents[0]
+    delivered = []
+    window.verdicts.verdictReady.connect(lambda d: delivered.append(d.verdict))
+    window.choose_model(models["other"])  # while tiny-tiles is computing
+    assert doc.verdict is None and window.badge.state == "running"
+    gate.release()
+    wait_idle(qtbot, window)
+    assert window.verdicts.model_generation.dropped == 1  # the finished old result
+    assert [v.model_name for v in delivered] == ["tiny-other"]
+    expected = reference_prediction(models["other"], images[0])
+    assert doc.verdict.p_tampered == expected.p_tampered
+    assert window.badge.text.text() == label_text(expected)
+    assert window.badge.toolTip().startswith("Model: tiny-other")
+
+
+def test_no_model_badge_and_a_broken_model_file(qtbot, window, images, tmp_path):
+    window.open_paths([images[0]])
+    wait_idle(qtbot, window)
+    badge = window.badge
+    assert window.verdicts.state == "none"
+    assert badge.state == "no_model" and badge.text.text() == "No model loaded"
+    assert badge.train_button.isVisible() and badge.load_button.isVisible()
+    assert window.session.current.verdict is None
+    assert window.network.model_label.text().startswith("No model")
+
+    broken = tmp_path / "models" / "broken.safetensors"
+    broken.parent.mkdir()
+    good = save_tiny_model(tmp_path / "models" / "good")
+    broken.write_bytes(good.read_bytes()[:5000])  # truncated copy
+    (tmp_path / "models" / "broken.json").write_text(
+        good.with_suffix(".json").read_text(), encoding="utf-8"
+    )
+    window.model_menu.load_model_file(broken)
+    wait_idle(qtbot, window)
+    assert window.verdicts.state == "error"
+    assert badge.state == "no_model" and badge.text.text() == "Model not usable"
+    assert window.session.current.verdict is None
+    message = window.messages.messages[-1]
+    assert message.startswith("Model not usable: ") and "broken.safetensors" in message
+    assert "truncated" in message
+    assert window.app_settings.model_path() is None  # a failed model is not remembered
+
+    pickle = tmp_path / "models" / "evil.pt"
+    pickle.write_bytes(b"\x80\x04K\x01.")
+    window.model_menu.load_model_file(pickle)
+    wait_idle(qtbot, window)
+    assert "only loads .safetensors" in window.messages.messages[-1]
+    assert badge.state == "no_model"
+
+
+def test_report_contains_the_verdict_block(qtbot, window, images, models, tmp_path):
+    window.choose_model(models["tiles"])
+    window.open_paths([images[1]])
+    wait_idle(qtbot, window)
+    out = window.actions.export("report", tmp_path / "out" / "report.json")
+    report = json.loads(out.read_text(encoding="utf-8"))
+    card = json.loads(models["tiles"].with_suffix(".json").read_text(encoding="utf-8"))
+    expected = reference_prediction(models["tiles"], images[1])
+    verdict = report["verdict"]
+    assert verdict["model"] == "tiny-tiles"
+    assert verdict["weights_sha256"] == card["weights_sha256"] and len(card["weights_sha256"]) == 64
+    assert verdict["p_tampered"] == expected.p_tampered
+    assert verdict["threshold"] == card["threshold"] == 0.5
+    assert verdict["label"] == expected.label
+    assert verdict["model_file"] == str(models["tiles"])
+    # 112 x 64 pixels, 32 px tiles every 16 px: 6 x 3 tiles, the recipe's own stride
+    assert (verdict["tiles"], verdict["tile_stride"], verdict["recipe_stride_used"]) == (
+        18,
+        16,
+        True,
+    )
+
+
+def test_big_images_are_scored_on_a_bounded_number_of_tiles(qtbot, window, tmp_path, models):
+    from forensic_viewer.core.images import load_image
+    from forensic_viewer.ml.predict import Predictor
+    from forensic_viewer.ml.preprocess import aggregate_tiles
+
+    big = write_jpeg(tmp_path / "evidence" / "big.jpg", photo(480, 320, seed=7), quality=90)
+    window.verdicts.max_tiles = 40
+    window.choose_model(models["tiles"])
+    window.open_paths([big])
+    wait_idle(qtbot, window)
+    verdict = window.session.current.verdict
+    predictor = Predictor(models["tiles"])
+    pixels = load_image(big).pixels
+    stride = predictor.stride_for(320, 480, 40)
+    heat = predictor.heatmap(pixels, stride=stride)
+    assert stride > 16 and heat.probs.size <= 40
+    assert (verdict.tiles, verdict.tile_stride, verdict.exact) == (heat.probs.size, stride, False)
+    expected = aggregate_tiles(heat.probs.ravel().astype(np.float64), "mean")
+    assert verdict.p_tampered == pytest.approx(expected, abs=1e-12)
+    assert "approximation" in window.badge.toolTip()
+
+
+def test_every_open_image_gets_a_verdict_and_sorting_triage(qtbot, window, tmp_path, models):
+    paths = [
+        write_jpeg(tmp_path / "folder" / f"{i}.jpg", photo(80, 64, seed=10 + i), quality=70 + 7 * i)
+        for i in range(4)
+    ]
+    window.choose_model(models["tiles"])
+    window.open_paths([tmp_path / "folder"])
+    wait_idle(qtbot, window)
+    docs = window.session.documents
+    expected = {d.id: reference_prediction(models["tiles"], d.path).p_tampered for d in docs}
+    assert {d.id: d.verdict.p_tampered for d in docs} == expected
+    assert len(set(expected.values())) == 4  # distinct, so the order below is meaningful
+    assert window.network.progress.text() == ""  # nothing left to compute
+    window.set_sort(True)
+    assert window.filmstrip.doc_ids() == sorted(expected, key=lambda i: -expected[i])
+    assert window.model_menu.sort.isChecked() and window.app_settings.sort_by_verdict()
+    window.set_sort(False)
+    assert window.filmstrip.doc_ids() == [d.id for d in docs]
+    assert [d.path for d in docs] == paths
