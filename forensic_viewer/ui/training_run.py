@@ -258,8 +258,9 @@ class TrainPage(QWizardPage):
         keep = None
         if has_model:
             box.setText(
-                f"Stop training? The best model so far ({self.epochs_done} epochs done) can be "
-                "kept and saved on the next page."
+                f"Stop training? The best model so far ({self.epochs_done} "
+                f"epoch{'s' if self.epochs_done != 1 else ''} done) can be kept and saved on the "
+                "next page."
             )
             keep = box.addButton("Keep best so far", QMessageBox.ButtonRole.AcceptRole)
         else:

@@ -126,7 +126,7 @@ class SettingsPage(QWizardPage):
             ),
             ("Validation", self.val_percent, "Held out by source photo when groups are known."),
             ("Random seed", self.seed, "The same seed and data give the same model on a CPU."),
-            ("bfloat16", self.bf16, "About 1.5x faster on CPUs with AVX-512 BF16 or AMX."),
+            ("bfloat16", self.bf16, "Faster on CPUs with native bfloat16 (AVX-512 BF16, AMX)."),
             ("Class balance", self.balance, "Helps when one class has far more images."),
         ]
         for row, (title, widget, hint) in enumerate(rows, start=1):
