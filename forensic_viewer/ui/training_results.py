@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from ..core.paths import user_models_dir
 from .training_plots import ConfusionMatrixView, RocPlot
-from .workers import Worker
+from .workers import GenerationCounter, Worker
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -122,6 +122,7 @@ class ResultsPage(QWizardPage):
         layout.addLayout(name_row)
         layout.addWidget(self.path_label)
 
+        self.generation = GenerationCounter()
         self.saved_path: Path | None = None
         self.saving = False
         self.save_error: str | None = None
@@ -223,13 +224,22 @@ class ResultsPage(QWizardPage):
         self.path_label.setText(f"Saving {target} ...")
         self.completeChanged.emit()
         finished = self.wizard().train_page.finished
+        generation = self.generation.bump()
         worker = Worker(save_finished, finished, target)
-        worker.returned.connect(lambda path: self._saved(Path(path), self._use_after_save))
-        worker.errored.connect(self._save_failed)
-        worker.finished.connect(self._save_done)
-        self.wizard().pool.start(worker)
+        worker.returned.connect(
+            lambda path, g=generation: (
+                self.generation.is_current(g) and self._saved(Path(path), self._use_after_save)
+            )
+        )
+        worker.errored.connect(
+            lambda exc, g=generation: self.generation.is_current(g) and self._save_failed(exc)
+        )
+        worker.finished.connect(lambda g=generation: self._save_done(g))
+        self.wizard().pool.start(worker, generation)
 
-    def _save_done(self) -> None:
+    def _save_done(self, generation: int) -> None:
+        if not self.generation.is_current(generation):
+            return
         self.saving = False
         self.save_button.setEnabled(True)
         self.name_edit.setEnabled(True)

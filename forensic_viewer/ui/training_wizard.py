@@ -24,6 +24,11 @@ from .workers import WorkerPool
 DATA_PAGE, SETTINGS_PAGE, TRAIN_PAGE, RESULTS_PAGE = range(4)
 WIZARD_SIZE = (1060, 760)
 
+_DRAINING: set[WorkerPool] = set()
+"""Worker pools of closed wizards whose jobs are still finishing (a stopped run ends at its next
+batch). Held here, not by the wizard, so closing (even with WA_DeleteOnClose) never waits for
+them; each is released when it goes idle."""
+
 
 class TrainingWizard(QWizard):
     """Four pages from a labelled folder to a saved model; see the module docstring."""
@@ -38,7 +43,8 @@ class TrainingWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoDefaultButton, True)
         self.resize(*WIZARD_SIZE)
-        self.pool = WorkerPool(max_threads=2, parent=self)
+        # No Qt parent: deleting the wizard must not wait in QThreadPool's destructor (see done()).
+        self.pool = WorkerPool(max_threads=2)
         self.data_page = DataPage(start_folder)
         self.settings_page = SettingsPage()
         self.train_page = TrainPage()
@@ -69,6 +75,20 @@ class TrainingWizard(QWizard):
             may_close = True
         if may_close:
             super().reject()
+
+    def done(self, result: int) -> None:
+        """After closing (either way): drop whatever the workers still deliver."""
+        super().done(result)  # on Finish, QWizard validates the page first and may stay open
+        if self.isVisible():
+            return
+        if self.train_page.running:
+            self.train_page.abandon()
+        for page in (self.data_page, self.train_page, self.results_page):
+            page.generation.bump()  # late results find their generation stale and are dropped
+        if not self.pool.is_idle():
+            pool = self.pool
+            _DRAINING.add(pool)
+            pool.idleChanged.connect(lambda idle: _DRAINING.discard(pool) if idle else None)
 
     def confirm_discard(self) -> bool:
         """Closing on the results page without saving (tests replace this method)."""

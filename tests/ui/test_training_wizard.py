@@ -389,6 +389,30 @@ def test_closing_while_training_discards_and_the_worker_stops(qtbot, open_wizard
     assert model_files() == []
 
 
+def test_a_wizard_deleted_on_close_mid_run_does_not_wait_for_the_worker(qtbot, tiny):
+    """The Model menu opens the wizard with WA_DeleteOnClose: closing must not block on the
+    running batch, and the run's late events must not reach the deleted pages."""
+    from forensic_viewer.ui import training_wizard
+
+    wizard = TrainingWizard(start_folder=str(tiny))
+    wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    wizard.show()
+    start_training(qtbot, wizard, epochs=30)
+    page = wizard.train_page
+    page.ask_stop = lambda has_model: DISCARD
+    qtbot.waitUntil(lambda: len(page.plots.batch_x) >= 1, timeout=TRAIN_TIMEOUT_MS)
+    pool = wizard.pool
+    with qtbot.waitSignal(wizard.destroyed, timeout=5_000):
+        started = time.monotonic()
+        wizard.reject()
+        closing_took = time.monotonic() - started
+    assert closing_took < 0.5
+    assert pool in training_wizard._DRAINING and not pool.is_idle()
+    qtbot.waitUntil(lambda: pool not in training_wizard._DRAINING, timeout=15_000)
+    assert pool.is_idle()
+    assert model_files() == []
+
+
 def test_a_failed_run_is_reported_and_back_is_open(qtbot, open_wizard, tmp_path):
     root = make_dataset(tmp_path / "cut", 5, 5)
     for path in root.rglob("*.jpg"):  # headers intact, image data cut off: nothing decodes
