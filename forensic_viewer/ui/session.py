@@ -148,7 +148,7 @@ class Session(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.cache = cache or PixelCache()
+        self.cache = cache if cache is not None else PixelCache()  # an empty cache is falsy
         self.settings = settings or ElaSettings()
         self.pool = WorkerPool(max_threads=3, parent=self)
         self.documents: list[Document] = []

@@ -122,3 +122,15 @@ def test_many_signals_do_not_exhaust_the_true_singleton(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
+
+
+def test_the_window_icon_comes_from_the_resources(qtbot):
+    from pathlib import Path
+
+    from forensic_viewer.ui.app import create_application, icon_path
+
+    root = Path(__file__).resolve().parents[2]
+    assert icon_path() == root / "resources/icons/hicolor/256x256/apps/forensic-viewer.png"
+    icon = create_application().windowIcon()
+    assert not icon.isNull()
+    assert [(s.width(), s.height()) for s in icon.availableSizes()] == [(256, 256)]

@@ -237,3 +237,62 @@ def test_every_open_image_gets_a_verdict_and_sorting_triage(qtbot, window, tmp_p
     window.set_sort(False)
     assert window.filmstrip.doc_ids() == [d.id for d in docs]
     assert [d.path for d in docs] == paths
+
+
+def test_a_cancelled_verdict_reports_nothing(qtbot, window, images, models, monkeypatch):
+    gate = VerdictGate(monkeypatch, honour_cancel=True)
+    window.choose_model(models["tiles"])
+    window.open_paths([images[0]])
+    gate.wait_entered(qtbot)
+    window.choose_model(models["other"])  # cancels the running job
+    gate.release()
+    wait_idle(qtbot, window)
+    doc = window.session.current
+    assert window.verdicts.failures == {} and window.messages.messages == []
+    assert window.verdicts.model_generation.dropped == 0  # stopped, not computed and dropped
+    assert doc.verdict.model_name == "tiny-other"
+    assert doc.verdict.p_tampered == reference_prediction(models["other"], images[0]).p_tampered
+
+
+def test_images_evicted_from_memory_are_re_read_and_checked(qtbot, tmp_path, models, monkeypatch):
+    from uihelp import hide_bundled_models
+
+    from forensic_viewer.ui.document import PixelCache
+    from forensic_viewer.ui.main_window import MainWindow
+
+    hide_bundled_models(monkeypatch, tmp_path / "no-models")
+    paths = [
+        write_jpeg(tmp_path / "ev" / f"{i}.jpg", photo(64, 48, seed=30 + i), quality=75 + 5 * i)
+        for i in range(4)
+    ]
+    window = MainWindow(cache=PixelCache(max_images=1))
+    qtbot.addWidget(window)
+    window.show()
+    window.open_paths(paths)
+    qtbot.waitUntil(lambda: len(window.session.documents) == 4, timeout=10_000)
+    # the third file changes on disk after it was opened, before its verdict
+    changed = paths[2]
+    gate = VerdictGate(monkeypatch)
+    window.choose_model(models["tiles"])
+    gate.wait_entered(qtbot)
+    write_jpeg(changed, photo(64, 48, seed=99), quality=60)
+    gate.release()
+    wait_idle(qtbot, window)
+    docs = window.session.documents
+    assert len(window.session.cache.image_ids()) == 1  # only the shown image stays in memory
+    for doc, path in zip(docs, paths, strict=True):
+        if path == changed:
+            assert doc.verdict is None
+            assert window.verdicts.failures[doc.id] == (
+                "2.jpg: the file changed on disk since it was opened"
+            )
+        else:
+            assert doc.verdict.p_tampered == reference_prediction(models["tiles"], path).p_tampered
+    assert window.messages.messages == [
+        "No verdict for 2.jpg: the file changed on disk since it was opened"
+    ]
+    window.session.set_current(docs[2])
+    wait_idle(qtbot, window)
+    assert window.badge.state == "unavailable"
+    assert window.badge.text.text() == "No verdict for this image"
+    window.close()

@@ -165,10 +165,11 @@ def reference_prediction(model_path: Path, image_path: Path):
 
 
 class VerdictGate:
-    """Holds every verdict job at its start until ``release()``; a held job then ignores cancel,
-    as if its result had already been computed when the user moved on."""
+    """Holds every verdict job at its start until ``release()``. A held job then ignores cancel,
+    as if its result had already been computed when the user moved on (``honour_cancel``: it
+    sees a cancel requested meanwhile, at its first network batch)."""
 
-    def __init__(self, monkeypatch) -> None:
+    def __init__(self, monkeypatch, honour_cancel: bool = False) -> None:
         import threading
 
         from forensic_viewer.ui import verdict_jobs
@@ -183,7 +184,8 @@ class VerdictGate:
             self.entered.set()
             if not self.released.wait(20):
                 raise TimeoutError("the test never released the verdict gate")
-            kwargs["cancel"] = None
+            if not honour_cancel:
+                kwargs["cancel"] = None
             return real(predictor, doc_id, *args, **kwargs)
 
         monkeypatch.setattr(verdict_jobs, "compute_verdict", gated)
