@@ -64,6 +64,8 @@ class VerdictController(QObject):
         self._job_doc: Document | None = None
         self._overlay_job: Worker | None = None
         self._overlay_pending = False
+        self._load_wanted = False
+        """Load the model even without an image (chosen by the user, or the warm-up)."""
 
     # ---- the model -----------------------------------------------------------------------------
     def set_model(self, path: str | Path | None, load_now: bool = False) -> None:
@@ -94,9 +96,8 @@ class VerdictController(QObject):
             except ValueError:
                 self.card = None
             self.state = "ready" if self.model_path in self._predictors else "unloaded"
+        self._load_wanted = load_now
         self.stateChanged.emit()
-        if load_now and self.state == "unloaded" and self._job is None:
-            self._start_load()
         self._schedule()
 
     def use_default(self, remembered: str | None) -> None:
@@ -113,7 +114,8 @@ class VerdictController(QObject):
     def warm_up(self) -> None:
         """Load the active model now (e.g. once the window is up), before the first image."""
         if self.state == "unloaded":
-            self._start_load()
+            self._load_wanted = True
+            self._schedule()
 
     def _fail_model(self, text: str) -> None:
         self.state = "error"
@@ -202,7 +204,7 @@ class VerdictController(QObject):
         if self._job is not None or self.model_path is None:
             return
         if self.state == "unloaded":
-            if self.session.documents:
+            if self.session.documents or self._load_wanted:
                 self._start_load()
             return
         if self.state != "ready":

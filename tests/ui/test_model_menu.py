@@ -182,3 +182,25 @@ def test_train_without_the_wizard_module_says_so(qtbot, window, monkeypatch):
     window.badge.train_button.click()
     assert window.model_menu.last_notice is not notice
     window.model_menu.last_notice.close()
+
+
+def test_the_shipped_default_is_used_and_warmed_up_after_start(
+    qtbot, images, monkeypatch, tmp_path
+):
+    from forensic_viewer.ui import network_view
+
+    bundled = hide_bundled_models(monkeypatch, tmp_path / "bundled")
+    default = save_tiny_model(bundled / "default", seed=8)
+    monkeypatch.setattr(network_view, "WARM_UP_MS", 20)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert window.verdicts.model_path == default and window.verdicts.state == "unloaded"
+    assert window.badge.state == "clear"  # no image, nothing to say yet
+    window.show()
+    qtbot.waitUntil(lambda: window.verdicts.state == "ready", timeout=20_000)
+    assert model_names(window) == ["default   (bundled)"]
+    window.open_paths([images[0]])
+    wait_idle(qtbot, window)
+    expected = reference_prediction(default, images[0])
+    assert window.session.current.verdict.p_tampered == expected.p_tampered
+    window.close()
