@@ -10,6 +10,7 @@ so stopping or a crash never touches an existing model.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -33,10 +34,22 @@ KEEP, DISCARD, CONTINUE = "keep", "discard", "continue"
 
 
 def run_training(settings: dict, dataset, cancel):
-    """The worker's job: build the config and drain the trainer (torch is imported here)."""
+    """The worker's job: build the config and drain the trainer (torch is imported here).
+
+    The viewer's predictor sets torch to one intra-op thread (it scores several images side by
+    side), and threads started afterwards inherit that: training one network wants every core,
+    so the run asks for them on its own thread and gives the setting back when it ends.
+    """
+    import torch
+
     from ..ml.train import TrainConfig, train
 
-    yield from train(TrainConfig(**settings), dataset, cancel)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(previous, os.cpu_count() or 1))
+    try:
+        yield from train(TrainConfig(**settings), dataset, cancel)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def format_duration(seconds: float) -> str:

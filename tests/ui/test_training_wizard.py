@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from pathlib import Path
 
@@ -235,9 +236,21 @@ def test_settings_page_defaults_are_the_trainers_classic_defaults(open_wizard):
 # ---- pages 3 and 4 -----------------------------------------------------------------------------
 
 
-def test_train_end_to_end_plots_results_and_use_this_model(qtbot, open_wizard, tiny):
+def test_train_end_to_end_plots_results_and_use_this_model(qtbot, open_wizard, tiny, monkeypatch):
+    import torch
+
+    import forensic_viewer.ml.train as ml_train
+
     wizard = open_wizard(tiny)
-    gaps = []
+    real_train = ml_train.train
+
+    def train_watching_threads(*args, **kwargs):  # runs on the worker thread
+        for event in real_train(*args, **kwargs):
+            threads_seen.add(torch.get_num_threads())
+            yield event
+
+    monkeypatch.setattr(ml_train, "train", train_watching_threads)
+    gaps, threads_seen = [], set()
     last = [time.monotonic()]
 
     def tick():  # the GUI thread must keep running while the network trains
@@ -248,11 +261,17 @@ def test_train_end_to_end_plots_results_and_use_this_model(qtbot, open_wizard, t
     timer = QTimer()
     timer.setInterval(50)
     timer.timeout.connect(tick)
-    start_training(qtbot, wizard, epochs=2)
-    assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
-    timer.start()
-    qtbot.waitUntil(lambda: not wizard.train_page.running, timeout=TRAIN_TIMEOUT_MS)
-    timer.stop()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the viewer's predictor leaves it (new threads inherit it)
+    try:
+        start_training(qtbot, wizard, epochs=2)
+        assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
+        timer.start()
+        qtbot.waitUntil(lambda: not wizard.train_page.running, timeout=TRAIN_TIMEOUT_MS)
+        timer.stop()
+        assert threads_seen == {os.cpu_count()}  # the run asks for every core
+    finally:
+        torch.set_num_threads(threads_before)
     page = wizard.train_page
     assert page.error is None, page.error
     finished = page.finished
