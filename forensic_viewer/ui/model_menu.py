@@ -46,6 +46,12 @@ METRIC_ROWS = (
 )
 
 
+def _number(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "not recorded"
+    return f"{value:.3f}"
+
+
 def _rows(rows: list[tuple[str, str]]) -> str:
     cells = "".join(
         f"<tr><td style='padding-right:12px'><b>{escape(k)}</b></td><td>{v}</td></tr>"
@@ -65,8 +71,8 @@ def card_html(card: CardText, weights: Path | None = None) -> str:
         ),
         ("Created", escape(str(data.get("created") or "unknown"))),
         ("Classes", escape(", ".join(map(str, data.get("class_names") or [])))),
-        ("Threshold", escape(str(data.get("threshold", "?")))),
-        ("Temperature", escape(str(data.get("temperature", "?")))),
+        ("Threshold", _number(data.get("threshold")) + " on P(tampered)"),
+        ("Temperature", _number(data.get("temperature"))),
         ("Weights SHA-256", f"<code>{escape(card.weights_sha256 or 'not recorded')}</code>"),
     ]
     if weights is not None:
@@ -80,7 +86,9 @@ def card_html(card: CardText, weights: Path | None = None) -> str:
             metrics.append((label, escape(fmt.format(value))))
     matrix = validation.get("confusion_matrix")
     if isinstance(matrix, list) and len(matrix) == 2:
-        metrics.append(("Confusion matrix", escape(f"authentic {matrix[0]}, tampered {matrix[1]}")))
+        confusion = escape(f"authentic {matrix[0]}, tampered {matrix[1]}")
+        legend = " <i>(true class: predicted [authentic, tampered])</i>"
+        metrics.append(("Confusion matrix", confusion + legend))
     parts = [
         f"<h2>{escape(card.name)}</h2>",
         f"<p>{escape(card.describe_recipe())}.<br>{escape(card.describe_training())}; "
