@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from ..ml.data import AUTHENTIC, TAMPERED, Dataset, scan_dataset
 from .filmstrip import array_to_pixmap
+from .settings import AppSettings
 from .workers import GenerationCounter, Worker
 
 THUMBNAILS_PER_CLASS = 6
@@ -138,7 +139,8 @@ class DataPage(QWizardPage):
         self.generation = GenerationCounter()
         self.discovery: Discovery | None = None
         self.error: str | None = None
-        self._start_folder = start_folder
+        # Without a folder from the caller, offer the one the last run trained on.
+        self._start_folder = start_folder or AppSettings().last_dir("dataset") or None
 
         self.folder_edit = FolderEdit()
         self.folder_edit.setPlaceholderText("Folder with authentic/ and tampered/ images")

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from .settings import AppSettings
 from .training_plots import TrainingPlots
 from .workers import GenerationCounter, Worker
 
@@ -136,6 +137,7 @@ class TrainPage(QWizardPage):
             f"batch {settings['batch_size']}, learning rate {settings['lr']:g}, "
             f"patience {settings['patience']}, seed {settings['seed']}."
         )
+        AppSettings().set_last_dir("dataset", dataset.root)  # offered next time
         self.status.setText("Loading the network library ...")
         generation = self.generation.bump()
         worker = Worker(run_training, self.settings, dataset, self._cancel.is_set)

@@ -390,6 +390,11 @@ def test_stop_and_discard_before_an_epoch_ends(qtbot, open_wizard, tiny):
     wizard.back()
     assert wizard.currentId() == SETTINGS_PAGE
     assert model_files() == []
+    # the next wizard offers the folder this run trained on
+    again = open_wizard()
+    assert again.data_page.folder_edit.text() == str(tiny)
+    wait_discovered(qtbot, again)
+    assert again.data_page.count_labels[1].text() == "20 images"
 
 
 def test_closing_while_training_discards_and_the_worker_stops(qtbot, open_wizard, tiny):
