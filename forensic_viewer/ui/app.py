@@ -1,5 +1,8 @@
 """Start the GUI: ``run_gui(paths, screenshot=None, view="ela")``.
 
+``view`` is "ela", "grid", or "heatmap" (the ELA tab with the network's heatmap drawn over the
+original for this run, without changing the remembered choice).
+
 In screenshot mode the window is shown, the images are loaded, every background job is awaited,
 the window is grabbed into a PNG (atomic write) and the function returns 0 (1 on timeout or if the
 screenshot could not be written). torch is never imported here: the network is loaded lazily.
@@ -27,6 +30,7 @@ SCREENSHOT_SIZE = (1440, 760)
 _POLL_MS = 40
 _IDLE_POLLS = 3
 """Consecutive idle polls before grabbing: results still queued for delivery get painted first."""
+VIEWS = ("ela", "grid", "heatmap")
 ICON = Path("icons/hicolor/256x256/apps/forensic-viewer.png")
 
 
@@ -62,7 +66,9 @@ def create_window(
 
     window = MainWindow()
     if view:
-        window.show_tab(view)
+        window.show_tab("grid" if view == "grid" else "ela")
+    if view == "heatmap":
+        window.set_heatmap(True, remember=False)
     if size is not None:
         window.resize(*size)
     window.show()
@@ -102,12 +108,19 @@ def save_screenshot(window, output: str | Path) -> Path:
 
 def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") -> int:
     """Open the viewer on ``paths``; with ``screenshot``, save the window to it and exit."""
-    if view not in ("ela", "grid"):
-        raise ValueError(f"view must be 'ela' or 'grid', got {view!r}")
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     from .excepthook import install_excepthook
 
     app = create_application()
-    install_excepthook()
+    hook = install_excepthook()
+    try:
+        return _run(app, paths, screenshot, view)
+    finally:
+        hook.uninstall()
+
+
+def _run(app, paths: list[str], screenshot: str | None, view: str) -> int:
     window = create_window(list(paths), view=view, size=SCREENSHOT_SIZE if screenshot else None)
     if screenshot is None:
         code = app.exec()
@@ -126,6 +139,7 @@ def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") 
     else:
         print(f"Screenshot saved to {written}", file=sys.stderr)
     # no close(): a screenshot run leaves the remembered window geometry alone
+    window.verdicts.shutdown()
     window.session.shutdown()
     window.deleteLater()
     app.processEvents()

@@ -137,10 +137,16 @@ class ExceptHook:
             logger.exception("the error dialog could not be shown")
 
     def uninstall(self) -> None:
+        """Restore the previous hooks and close the log file (the GUI has ended)."""
         if sys.excepthook is self:
             sys.excepthook = self.previous
         if threading.excepthook == self.thread_hook:
             threading.excepthook = self.previous_thread_hook
+        for handler in list(logger.handlers):
+            ours = isinstance(handler, RotatingFileHandler) and self.log_path is not None
+            if ours and Path(handler.baseFilename) == self.log_path:
+                logger.removeHandler(handler)
+                handler.close()
 
 
 def install_excepthook(

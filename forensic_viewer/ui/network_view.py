@@ -72,10 +72,11 @@ class NetworkMixin:
         """Switch the active model; remembered once it has loaded."""
         self.verdicts.set_model(path, load_now=path is not None)
 
-    def set_heatmap(self, on: bool) -> None:
+    def set_heatmap(self, on: bool, remember: bool = True) -> None:
         self.network.set_heatmap(on)
         self.model_menu.sync(on, self.network.sort.isChecked())
-        self.app_settings.set_heatmap_on(on)
+        if remember:
+            self.app_settings.set_heatmap_on(on)
         if not on:
             self.heat_layer.set_overlay(None)
         self.verdicts.set_heatmap_wanted(on)

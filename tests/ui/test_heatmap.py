@@ -123,3 +123,34 @@ def test_big_heatmaps_are_sampled_without_a_full_size_array():
     np.testing.assert_array_equal(
         overlay.rgba, colour_heatmap(orient(heat.upsample(), 8), heat_lut())
     )
+
+
+def test_screenshot_of_the_heatmap_view_waits_for_verdict_and_overlay(
+    qtbot, images, tmp_path, monkeypatch
+):
+    import sys
+
+    from uihelp import hide_bundled_models, png_pixels
+
+    from forensic_viewer.ui.app import run_gui
+    from forensic_viewer.ui.settings import AppSettings
+
+    bundled = hide_bundled_models(monkeypatch, tmp_path / "bundled")
+    save_tiny_model(bundled / "default", seed=2)
+    hook_before = sys.excepthook
+    out = tmp_path / "shots" / "heat.png"
+    from forensic_viewer.ui import app as app_module
+
+    real_save = app_module.save_screenshot
+    grabbed = []
+
+    def spy(window, path):
+        grabbed.append((window.badge.state, window.heat_layer.overlay is not None))
+        return real_save(window, path)
+
+    monkeypatch.setattr(app_module, "save_screenshot", spy)
+    assert run_gui([str(images[0])], screenshot=str(out), view="heatmap") == 0
+    assert grabbed == [("result", True)]  # grabbed only once the verdict and heatmap were in
+    assert png_pixels(out).shape[:2] == (760, 1440)
+    assert not AppSettings().heatmap_on()  # a screenshot run does not change the user's choice
+    assert sys.excepthook is hook_before  # the GUI's hook is removed when it returns
