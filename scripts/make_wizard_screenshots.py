@@ -1,5 +1,4 @@
 """Screenshots of the training wizard's four pages (run under xvfb).
-# ruff: noqa: E501
 
 Usage: shots.py OUT_DIR [EPOCHS]. Trains on a CASIA v1.0 subset (symlinks in /tmp) so page 3 and 4
 show real curves; the XDG dirs point at /tmp so the user's models folder is untouched.
