@@ -87,6 +87,17 @@ class Verdict:
         }
 
 
+def percent(p: float) -> str:
+    """A probability for people: '87%'; never '100%' or '0%', which a network cannot claim."""
+    text = f"{p:.0%}"
+    return {"100%": ">99%", "0%": "<1%"}.get(text, text)
+
+
+def verdict_text(label: str, p_label: float) -> str:
+    """'Tampered 87%' / 'Authentic 93%': the label and the probability of that label."""
+    return f"{label.capitalize()} {percent(p_label)}"
+
+
 _ids = itertools.count(1)
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
 
-from .document import Document, printable
+from .document import Document, printable, verdict_text
 
 DOC_ID_ROLE = Qt.ItemDataRole.UserRole
 P_TAMPERED_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -75,7 +75,7 @@ class Filmstrip(QListWidget):
         w, h = doc.display_size
         lines = [doc.name, f"{w} x {h}"]
         if doc.verdict is not None:
-            lines.append(f"{doc.verdict.label.capitalize()} {_label_p(doc):.0%}")
+            lines.append(verdict_text(doc.verdict.label, doc.verdict.p_label))
         item.setText("\n".join(lines))
 
     def remove_document(self, doc_id: int) -> None:
@@ -161,10 +161,3 @@ class Filmstrip(QListWidget):
             menu.addAction("Close image", lambda: self.closeRequested.emit(doc_id))
         menu.addAction("Close all images", self.closeAllRequested)
         menu.exec(self.mapToGlobal(pos))
-
-
-def _label_p(doc: Document) -> float:
-    """Probability of the shown label (so 'Authentic 93%' means P(authentic) = 0.93)."""
-    verdict = doc.verdict
-    p = float(verdict.p_tampered)
-    return p if verdict.label.lower() == "tampered" else 1.0 - p

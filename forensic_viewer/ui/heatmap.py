@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ._pyqtgraph import pg
+from .document import percent
 from .verdict_jobs import HeatOverlay, colour_heatmap
 
 COLOUR_MAP = "inferno"
@@ -185,7 +186,9 @@ class NetworkPanel(QGroupBox):
         if overlay is None:
             self.heat_info.setText("computing..." if waiting else "")
             return
+        low, high = percent(overlay.p_min), percent(overlay.p_max)
+        spread = f"{low} on every tile" if low == high else f"{low} to {high}"
         self.heat_info.setText(
             f"{overlay.tiles} tiles of {overlay.tile} px every {overlay.stride} px; "
-            f"P(tampered) {overlay.p_min:.0%} to {overlay.p_max:.0%}"
+            f"P(tampered) {spread}"
         )

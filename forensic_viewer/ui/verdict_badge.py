@@ -14,6 +14,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from .document import verdict_text
+
 SPINNER_FRAMES = "◐◓◑◒"
 COLOURS = {"tampered": "#ff6b5a", "authentic": "#5ad17a", "neutral": "#e0e0e0"}
 MARGIN = 10
@@ -78,7 +80,7 @@ class VerdictBadge(QFrame):
         self.label, self.p, self.model_name = label, float(p), model_name
         colour = COLOURS.get(label.lower(), COLOURS["neutral"])
         self._style_text(colour, bold=True)
-        self.text.setText(f"{label.capitalize()} {self.p:.0%}")
+        self.text.setText(verdict_text(label, self.p))
         lines = [f"Model: {model_name}"]
         if details:
             lines += [line for line in details.splitlines() if line != lines[0]]

@@ -14,7 +14,7 @@ from badinput import make_corpus, snapshot
 from PySide6.QtWidgets import QApplication
 from uihelp import drop, save_tiny_model, wait_idle, window  # noqa: F401
 
-from forensic_viewer.ui.document import printable
+from forensic_viewer.ui.document import printable, verdict_text
 
 
 def test_dropping_the_bad_input_corpus_with_a_model(qtbot, window, tmp_path):
@@ -49,8 +49,7 @@ def test_dropping_the_bad_input_corpus_with_a_model(qtbot, window, tmp_path):
         assert overlay.doc_id == doc.id and overlay.size == (w, h), doc.name
         assert overlay.rgba.shape[:2] == (-(-h // overlay.step), -(-w // overlay.step))
         assert window.badge.state == "result"
-        label = doc.verdict.label.capitalize()
-        assert window.badge.text.text() == f"{label} {doc.verdict.p_label:.0%}"
+        assert window.badge.text.text() == verdict_text(doc.verdict.label, doc.verdict.p_label)
 
     # a report for every image, including the one whose name is not valid UTF-8
     for doc in window.session.documents:

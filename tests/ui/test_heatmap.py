@@ -11,6 +11,7 @@ from PIL import Image
 from uihelp import images, photo, save_tiny_model, wait_idle, window, write_jpeg  # noqa: F401
 
 from forensic_viewer.core.images import load_image, orient
+from forensic_viewer.ui.document import percent
 from forensic_viewer.ui.heatmap import heat_lut
 from forensic_viewer.ui.verdict_jobs import colour_heatmap, make_overlay, sampled_heatmap
 
@@ -53,8 +54,8 @@ def test_toggle_draws_the_oriented_heatmap_over_the_original(qtbot, window, tmp_
     rect = layer.item.mapRectToParent(layer.item.boundingRect())
     assert (rect.width(), rect.height()) == (64.0, 96.0)
     assert window.network.heat_info.text() == (
-        f"15 tiles of 32 px every 16 px; P(tampered) {heat.probs.min():.0%} to "
-        f"{heat.probs.max():.0%}"
+        f"15 tiles of 32 px every 16 px; P(tampered) {percent(heat.probs.min())} to "
+        f"{percent(heat.probs.max())}"
     )
     assert window.network.legend.threshold == 0.4  # the model card's threshold is marked
     assert window.network.legend.isVisible()

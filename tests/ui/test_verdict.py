@@ -22,6 +22,7 @@ from uihelp import (
     write_jpeg,
 )
 
+from forensic_viewer.ui.document import verdict_text
 from forensic_viewer.ui.verdict_badge import COLOURS
 
 
@@ -43,7 +44,7 @@ def models(tmp_path_factory):
 
 def label_text(prediction) -> str:
     p = prediction.p_tampered if prediction.label == "tampered" else 1 - prediction.p_tampered
-    return f"{prediction.label.capitalize()} {p:.0%}"
+    return verdict_text(prediction.label, p)
 
 
 def test_worker_delivers_the_verdict_to_the_badge(qtbot, window, images, models):
@@ -296,3 +297,18 @@ def test_images_evicted_from_memory_are_re_read_and_checked(qtbot, tmp_path, mod
     assert window.badge.state == "unavailable"
     assert window.badge.text.text() == "No verdict for this image"
     window.close()
+
+
+def test_verdict_text_never_claims_certainty():
+    from forensic_viewer.ui.document import percent
+
+    assert verdict_text("tampered", 0.874) == "Tampered 87%"
+    assert verdict_text("authentic", 0.93) == "Authentic 93%"
+    assert [percent(p) for p in (0.9949, 0.9951, 1.0, 0.0051, 0.0049, 0.0)] == [
+        "99%",
+        ">99%",
+        ">99%",
+        "1%",
+        "<1%",
+        "<1%",
+    ]
