@@ -72,6 +72,7 @@ def test_recipes_round_trip_through_dicts():
         "channels": "rgb",
         "qualities": (),
         "gain": 0.0,
+        "tile_labels": "mask",
     }
     assert Recipe.from_dict(json.loads(json.dumps(GHOST.as_dict()))) == GHOST
 
