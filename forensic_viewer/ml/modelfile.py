@@ -29,11 +29,15 @@ from ..core.atomic import atomic_open
 from ..core.errors import ForensicError
 from ..core.paths import bundled_models_dir, user_models_dir
 from .model import ARCHITECTURE, ARCHITECTURE_VERSION, CLASS_NAMES, ElaCnn
+from .modelpaths import (  # noqa: F401 - re-exported: callers use modelfile.weights_path_for
+    CARD_SUFFIX,
+    DEFAULT_MODEL_STEM,
+    WEIGHTS_SUFFIX,
+    card_path_for,
+    weights_path_for,
+)
 from .preprocess import RESIZE_FILTERS, Recipe
 
-WEIGHTS_SUFFIX = ".safetensors"
-CARD_SUFFIX = ".json"
-DEFAULT_MODEL_STEM = "default"
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".zip"})
 AGGREGATIONS = ("max", "mean", "top2mean")
 MODES = ("resize", "tiles")
@@ -135,20 +139,6 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.card.name
-
-
-def weights_path_for(path: str | Path) -> Path:
-    """``models/x`` / ``models/x.safetensors`` / ``models/x.json`` -> ``models/x.safetensors``."""
-    path = Path(path)
-    if path.name.endswith(WEIGHTS_SUFFIX):
-        return path
-    if path.name.endswith(CARD_SUFFIX):
-        return path.with_suffix(WEIGHTS_SUFFIX)
-    return path.parent / (path.name + WEIGHTS_SUFFIX)
-
-
-def card_path_for(path: str | Path) -> Path:
-    return weights_path_for(path).with_suffix(CARD_SUFFIX)
 
 
 def save_model(

@@ -115,8 +115,16 @@ class TileHeatmap:
         when the stride exceeds the tile) take the value of the nearest covered pixel.
         """
         height, width = self.image_shape
-        # Origins and the tile size share a grid (8 pixels for block-aligned tiles): accumulate
-        # per grid cell and expand at the end instead of adding every tile pixel by pixel.
+        mean, cell = self.cells()
+        return np.repeat(np.repeat(mean, cell, axis=0), cell, axis=1)[:height, :width]
+
+    def cells(self) -> tuple[np.ndarray, int]:
+        """(mean P(tampered) per grid cell, cell size in pixels): ``upsample`` before expansion.
+
+        Origins and the tile size share a grid (8 pixels for block-aligned tiles), so each cell
+        has one value; a 12 MP heatmap kept as cells is 64x smaller than per pixel.
+        """
+        height, width = self.image_shape
         cell = math.gcd(self.tile, *(value for origin in self.origins for value in origin))
         rows, cols = -(-height // cell), -(-width // cell)
         total = np.zeros((rows, cols), np.float64)
@@ -128,8 +136,7 @@ class TileHeatmap:
         mean = total / np.maximum(count, 1)
         row_map = _nearest_covered(count.any(axis=1))
         col_map = _nearest_covered(count.any(axis=0))
-        mean = mean[row_map][:, col_map].astype(np.float32)
-        return np.repeat(np.repeat(mean, cell, axis=0), cell, axis=1)[:height, :width]
+        return mean[row_map][:, col_map].astype(np.float32), cell
 
 
 def _nearest_covered(covered: np.ndarray) -> np.ndarray:

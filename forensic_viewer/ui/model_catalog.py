@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forensic_viewer.core.paths import bundled_models_dir, user_models_dir
-
-WEIGHTS_SUFFIX = ".safetensors"
-CARD_SUFFIX = ".json"
-DEFAULT_STEM = "default"
+from forensic_viewer.ml.modelpaths import (
+    CARD_SUFFIX,  # noqa: F401 - part of this module's interface (model_menu uses it)
+    WEIGHTS_SUFFIX,
+    card_path_for,
+    weights_path_for,
+)
+from forensic_viewer.ml.modelpaths import DEFAULT_MODEL_STEM as DEFAULT_STEM
 
 
 def bundled_dir() -> Path:
@@ -28,19 +31,6 @@ def bundled_dir() -> Path:
 
 def user_dir() -> Path:
     return user_models_dir()
-
-
-def weights_path_for(path: str | Path) -> Path:
-    path = Path(path)
-    if path.name.endswith(WEIGHTS_SUFFIX):
-        return path
-    if path.name.endswith(CARD_SUFFIX):
-        return path.with_suffix(WEIGHTS_SUFFIX)
-    return path.parent / (path.name + WEIGHTS_SUFFIX)
-
-
-def card_path_for(path: str | Path) -> Path:
-    return weights_path_for(path).with_suffix(CARD_SUFFIX)
 
 
 def find_models(extra: Iterable[str | Path] = ()) -> list[Path]:

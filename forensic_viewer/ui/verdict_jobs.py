@@ -139,35 +139,9 @@ def compute_verdict(
 
 
 def heatmap_cells(heat) -> tuple[np.ndarray, int]:
-    """(mean P per grid cell, cell size): ``TileHeatmap.upsample`` before its final repeat.
-
-    Tiles and their origins share a grid of ``cell`` pixels, so each cell has one value; keeping
-    the cells instead of an H x W float array saves 48 MB for a 12-megapixel image.
-    """
-    height, width = heat.image_shape
-    cell = math.gcd(heat.tile, *(value for origin in heat.origins for value in origin))
-    rows, cols = -(-height // cell), -(-width // cell)
-    total = np.zeros((rows, cols), np.float64)
-    count = np.zeros((rows, cols), np.int32)
-    span = heat.tile // cell
-    for (y, x), prob in zip(heat.origins, heat.probs.ravel(), strict=True):
-        total[y // cell : y // cell + span, x // cell : x // cell + span] += prob
-        count[y // cell : y // cell + span, x // cell : x // cell + span] += 1
-    mean = total / np.maximum(count, 1)
-    row_map = _nearest_covered(count.any(axis=1))
-    col_map = _nearest_covered(count.any(axis=0))
-    return mean[row_map][:, col_map].astype(np.float32), cell
-
-
-def _nearest_covered(covered: np.ndarray) -> np.ndarray:
-    positions = np.flatnonzero(covered)
-    if positions.size == 0:
-        return np.zeros(covered.size, dtype=np.intp)
-    index = np.arange(covered.size)
-    right = np.clip(np.searchsorted(positions, index), 0, positions.size - 1)
-    left = np.clip(right - 1, 0, positions.size - 1)
-    use_left = np.abs(positions[left] - index) < np.abs(positions[right] - index)
-    return np.where(use_left, positions[left], positions[right])
+    """(mean P per grid cell, cell size): ``TileHeatmap.cells``; the overlay keeps cells, not an
+    H x W float array (48 MB for a 12-megapixel image)."""
+    return heat.cells()
 
 
 def sampled_heatmap(heat, max_pixels: int = OVERLAY_MAX_PIXELS) -> tuple[np.ndarray, int]:
