@@ -27,7 +27,18 @@ def test_core_loads_neither_qt_nor_torch():
 
 @pytest.mark.parametrize(
     "module",
-    ["model", "preprocess", "modelfile", "predict", "data", "train", "metrics", "config"],
+    [
+        "model",
+        "preprocess",
+        "modelfile",
+        "modelpaths",
+        "predict",
+        "data",
+        "tiles",
+        "train",
+        "metrics",
+        "config",
+    ],
 )
 def test_ml_loads_no_qt(module):
     loaded = modules_after_import(f"import forensic_viewer.ml.{module}")

@@ -13,6 +13,7 @@ from PIL import Image
 from forensic_viewer.core.images import load_image
 from forensic_viewer.core.paths import user_cache_dir
 from forensic_viewer.ml import data
+from forensic_viewer.ml import tiles as tile_module
 from forensic_viewer.ml.preprocess import (
     CLASSIC,
     RECIPES,
@@ -237,15 +238,15 @@ def test_cache_reports_undecodable_files_and_honours_cancel(tmp_path):
 
 
 def test_grid_origins_and_mask_coverage():
-    origins = data.grid_origins(256, 384, 128)
+    origins = tile_module.grid_origins(256, 384, 128)
     assert len(origins) == 17 * 33
     assert origins.min() == 0 and origins[:, 0].max() == 128 and origins[:, 1].max() == 256
     assert (origins % 8 == 0).all()
-    assert data.grid_origins(100, 60, 128).tolist() == [[0, 0]]
+    assert tile_module.grid_origins(100, 60, 128).tolist() == [[0, 0]]
     rng = np.random.default_rng(3)
     mask = rng.random((150, 170)) < 0.3
-    some = data.grid_origins(150, 170, 64)
-    coverage = data.mask_coverage(mask, some, 64)
+    some = tile_module.grid_origins(150, 170, 64)
+    coverage = tile_module.mask_coverage(mask, some, 64)
     brute = [mask[y : y + 64, x : x + 64].sum() / 64**2 for y, x in some]
     assert np.allclose(coverage, brute)
 
@@ -258,12 +259,12 @@ def test_tile_labels_from_mask_with_ambiguous_tiles(tmp_path):
     Image.fromarray(mask).save(mask_path)
     sample = data.Sample(tmp_path / "t.jpg", data.TAMPERED, "g", mask_path)
     origins = np.array([[0, 0], [128, 128], [96, 96], [0, 128]])
-    labels = data.tile_labels(sample, (256, 256), origins, 128, 0.1)
+    labels = tile_module.tile_labels(sample, (256, 256), origins, 128, 0.1)
     assert labels.tolist() == [1, -1, -1, 0]
     no_mask = data.Sample(tmp_path / "t.jpg", data.TAMPERED, "g")
-    assert data.tile_labels(no_mask, (256, 256), origins, 128, 0.1).tolist() == [1, 1, 1, 1]
+    assert tile_module.tile_labels(no_mask, (256, 256), origins, 128, 0.1).tolist() == [1, 1, 1, 1]
     # A mask of another size is not trusted.
-    assert data.load_mask(mask_path, (100, 100)) is None
+    assert tile_module.load_mask(mask_path, (100, 100)) is None
 
 
 def test_tile_sampler_draws_tampered_tiles_and_flips_on_the_grid(tmp_path):
@@ -273,7 +274,7 @@ def test_tile_sampler_draws_tampered_tiles_and_flips_on_the_grid(tmp_path):
     Image.fromarray(mask).save(tmp_path / "m.png")
     samples = [data.Sample(tmp_path / "t.jpg", 1, "g", tmp_path / "m.png")]
     inputs = data.CachedInputs(samples, [rendering], [384], [])
-    sampler = data.TileSampler(inputs, 128, 0.1)
+    sampler = tile_module.TileSampler(inputs, 128, 0.1)
     rows = sampler.epoch(10, np.random.default_rng(0))
     assert len(rows) == 10
     assert (rows[:, 1:3] % 8 == 0).all()
@@ -282,8 +283,8 @@ def test_tile_sampler_draws_tampered_tiles_and_flips_on_the_grid(tmp_path):
     y, x = rows[1, 1:3]
     assert np.array_equal(tiles[1], rendering[y : y + 128, x : x + 128][:, ::-1])
     renderings = [rendering, rendering[:100, :100]]
-    assert data.count_tiles(renderings, TILES) == 15 + 1
-    batches = list(data.iter_tile_batches(renderings, TILES, batch_size=6))
+    assert tile_module.count_tiles(renderings, TILES) == 15 + 1
+    batches = list(tile_module.iter_tile_batches(renderings, TILES, batch_size=6))
     assert [len(owners) for _, owners in batches] == [6, 6, 4]
     val = np.concatenate([tiles for tiles, _ in batches])
     owners = np.concatenate([owners for _, owners in batches])

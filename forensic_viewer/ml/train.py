@@ -40,16 +40,14 @@ from .data import (
     CachingProgress,  # noqa: F401 - re-exported: one of the events train() yields
     Dataset,
     Sample,
-    TileSampler,
     cache_inputs,
-    count_tiles,
-    iter_tile_batches,
     split_dataset,
 )
 from .metrics import calibrate_and_report, image_scores
 from .model import ElaCnn
 from .modelfile import LoadedModel, ModelCard, save_model
 from .preprocess import Recipe
+from .tiles import TileSampler, count_tiles, iter_tile_batches
 
 Cancel = Callable[[], bool] | None
 IGNORE = -100
