@@ -9,7 +9,6 @@ at 1, 12 and 24 megapixels. Prints medians and ratios; paste the output into ben
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import statistics
@@ -23,26 +22,11 @@ import simplejpeg
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from photos import mosaic  # noqa: E402
+
 from forensic_viewer.core.ela import classic_ela_pillow, ela  # noqa: E402
 
-CASIA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "casia1"
 SIZES = {"1 MP": (1200, 800), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
-
-
-def mosaic(width: int, height: int) -> np.ndarray:
-    photos = sorted(CASIA.glob("authentic/*.jpg"))
-    if not photos:
-        rng = np.random.default_rng(0)
-        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    index = 0
-    for y in range(0, height, 256):
-        for x in range(0, width, 384):
-            tile = np.asarray(Image.open(photos[index % len(photos)]).convert("RGB"))
-            index += 1
-            h, w = min(256, height - y, tile.shape[0]), min(384, width - x, tile.shape[1])
-            canvas[y : y + h, x : x + w] = tile[:h, :w]
-    return canvas
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -71,7 +55,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print(
-        f"# bench_ela  {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}"
+        f"# bench_ela  {time.strftime('%Y-%m-%d %H:%M')}  "
+        f"{platform.processor() or platform.machine()}"
     )
     print(f"# cores={os.cpu_count()}  python={platform.python_version()}  repeats={args.repeats}")
     print(

@@ -31,26 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CASIA = Path(os.environ.get("FORENSIC_VIEWER_CASIA", ROOT.parent / "shared/datasets/casia1"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def mosaic(width: int, height: int):
-    import numpy as np
-    from PIL import Image
-
-    photos = sorted(CASIA.glob("authentic/*.jpg"))
-    if not photos:
-        rng = np.random.default_rng(0)
-        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    index = 0
-    for y in range(0, height, 256):
-        for x in range(0, width, 384):
-            with Image.open(photos[index % len(photos)]) as image:
-                tile = np.asarray(image.convert("RGB"))
-            index += 1
-            h, w = min(256, height - y, tile.shape[0]), min(384, width - x, tile.shape[1])
-            canvas[y : y + h, x : x + w] = tile[:h, :w]
-    return canvas
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photos import mosaic  # noqa: E402
 
 
 def write_mosaic_jpeg(folder: Path, width: int, height: int) -> Path:

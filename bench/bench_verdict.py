@@ -59,22 +59,15 @@ def casia_images(count: int) -> list[Path]:
 
 
 def mosaic_jpeg(folder: Path, width: int, height: int) -> Path:
-    import numpy as np
     from PIL import Image
 
     path = folder / f"mosaic-{width}x{height}.jpg"
     if path.exists():
         return path
-    photos = sorted(CASIA.glob("authentic/*.jpg"))
-    canvas = np.zeros((height, width, 3), np.uint8)
-    index = 0
-    for y in range(0, height, 256):
-        for x in range(0, width, 384):
-            with Image.open(photos[index % len(photos)]) as image:
-                tile = np.asarray(image.convert("RGB"))
-            index += 1
-            h, w = min(256, height - y, tile.shape[0]), min(384, width - x, tile.shape[1])
-            canvas[y : y + h, x : x + w] = tile[:h, :w]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from photos import mosaic
+
+    canvas = mosaic(width, height)
     Image.fromarray(canvas).save(path, "JPEG", quality=92)
     return path
 
