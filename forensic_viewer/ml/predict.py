@@ -27,20 +27,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..core.errors import ImageLoadError
 from ..core.images import load_image
 from .model import CLASS_NAMES, TAMPERED_INDEX, p_tampered
 from .modelfile import LoadedModel, load_model
 from .preprocess import (
-    RESIZE_FILTERS,
     Recipe,
     aggregate_tiles,
     cut_tiles,
     ela_rendering,
+    resized_input,
     tile_origins,
-    to_chw_float,
 )
 
 Cancel = Callable[[], bool] | None
@@ -149,17 +147,6 @@ def _nearest_covered(covered: np.ndarray) -> np.ndarray:
     left = np.clip(right - 1, 0, positions.size - 1)
     use_left = np.abs(positions[left] - index) < np.abs(positions[right] - index)
     return np.where(use_left, positions[left], positions[right])
-
-
-def resized_input(rendering: np.ndarray, recipe: Recipe) -> np.ndarray:
-    """The 'resize' recipe's network input from an ELA rendering.
-
-    The second half of ``preprocess.classic_input``, so one ELA can feed both the verdict and the
-    heatmap; tests/test_predict.py checks it stays identical to ``classic_input``.
-    """
-    image = Image.fromarray(rendering)
-    resized = image.resize((recipe.size, recipe.size), RESIZE_FILTERS[recipe.resize_filter])
-    return to_chw_float(np.asarray(resized))
 
 
 def tile_rows(rendering: np.ndarray, size: int, stride: int) -> Iterator[tuple[np.ndarray, list]]:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from ..core.ela import brightness_lut, ela, ela_difference
+from ..core.ela import ela, ela_difference, render
 
 RESIZE_FILTERS = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST, "bilinear": Image.BILINEAR}
 
@@ -83,19 +83,16 @@ GHOST = Recipe(
 RECIPES = {"classic": CLASSIC, "tiles": TILES, "ghost": GHOST}
 
 
-def _largest_channel(diff: np.ndarray) -> np.ndarray:
-    # Two 2-D maximum passes are ~20x faster than diff.max(axis=2) on large images.
-    return np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
-
-
 def ela_rendering(rgb: np.ndarray, recipe: Recipe = CLASSIC) -> np.ndarray:
     """The network's native-resolution view of an image, uint8 H x W x 3.
 
     For 'rgb' channels this is exactly the classic recipe's auto-brightness ELA image.
     """
     if recipe.channels == "ghost":
-        lut = brightness_lut(recipe.gain)
-        planes = [lut[_largest_channel(ela_difference(rgb, q))] for q in recipe.qualities]
+        planes = [
+            render(ela_difference(rgb, q), scale=recipe.gain, grayscale=True)[0]
+            for q in recipe.qualities
+        ]
         return np.ascontiguousarray(np.stack(planes, axis=2))
     if recipe.channels != "rgb":
         raise ValueError(f"unknown recipe channels {recipe.channels!r}")
@@ -108,16 +105,23 @@ def to_chw_float(array_hwc: np.ndarray) -> np.ndarray:
 
 def classic_input(rgb: np.ndarray, recipe: Recipe = CLASSIC) -> np.ndarray:
     """3 x size x size float32 in [0, 1]: the Keras notebook's network input."""
-    rendering = Image.fromarray(ela_rendering(rgb, recipe))
-    resized = rendering.resize((recipe.size, recipe.size), RESIZE_FILTERS[recipe.resize_filter])
+    return resized_input(ela_rendering(rgb, recipe), recipe)
+
+
+def resized_input(rendering: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """The 'resize' recipe's network input from an ELA rendering (so one ELA can feed both the
+    verdict and the heatmap)."""
+    image = Image.fromarray(rendering)
+    resized = image.resize((recipe.size, recipe.size), RESIZE_FILTERS[recipe.resize_filter])
     return to_chw_float(np.asarray(resized))
 
 
 def tile_origins(height: int, width: int, size: int, stride: int) -> list[tuple[int, int]]:
     """Top-left corners (y, x) of tiles covering the image, on the 8-pixel block grid.
 
-    The last row and column are pushed back to the image edge (rounded down to the block grid) so
-    every pixel is covered; images smaller than a tile get one zero-padded tile.
+    The last row and column are pushed back towards the image edge, rounded down to the block
+    grid, so at most 7 edge rows or columns stay uncovered (``TileHeatmap.upsample`` fills them
+    from their neighbours); images smaller than a tile get one zero-padded tile.
     """
 
     def axis(length: int) -> list[int]:
