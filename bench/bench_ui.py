@@ -68,15 +68,7 @@ def bench_startup(repeats: int, config_dir: str) -> dict:
     launches, imports, torch_loaded = [], [], []
     for _ in range(repeats + 1):
         started = time.time()
-        out = subprocess.run(
-            [sys.executable, "-c", STARTUP_CHILD],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=child_env(config_dir),
-            cwd=ROOT,
-        ).stdout
-        result = json.loads(out.strip().splitlines()[-1])
+        result = run_child(STARTUP_CHILD, [], config_dir)
         launches.append(result["visible_at"] - started)
         imports.append(result["imported"])
         torch_loaded.append(result["torch"])
