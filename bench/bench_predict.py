@@ -26,13 +26,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from forensic_viewer.core.images import load_image  # noqa: E402
+from forensic_viewer.ml.batch import predict_paths  # noqa: E402
 from forensic_viewer.ml.model import ElaCnn, p_tampered  # noqa: E402
 from forensic_viewer.ml.modelfile import ModelCard, load_model, save_model  # noqa: E402
-from forensic_viewer.ml.predict import (  # noqa: E402
-    Predictor,
-    configure_torch_threads,
-    predict_paths,
-)
+from forensic_viewer.ml.predict import Predictor, configure_torch_threads  # noqa: E402
 from forensic_viewer.ml.preprocess import (  # noqa: E402
     CLASSIC,
     TILES,

@@ -127,7 +127,8 @@ def _predict(args: argparse.Namespace) -> int:
                 "no model available: no default model is installed; pass --model NAME.safetensors "
                 "or train one with 'forensic-viewer train'"
             )
-        from .ml.predict import Predictor, predict_paths
+        from .ml.batch import predict_paths
+        from .ml.predict import Predictor
 
         predictor = Predictor(model_path)
     except ModelFileError as error:

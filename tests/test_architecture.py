@@ -33,6 +33,7 @@ def test_core_loads_neither_qt_nor_torch():
         "modelfile",
         "modelpaths",
         "predict",
+        "batch",
         "data",
         "tiles",
         "train",

@@ -11,15 +11,13 @@ import torch
 from PIL import Image
 
 from forensic_viewer.core.images import load_image
+from forensic_viewer.ml.batch import PathPrediction, predict_paths
 from forensic_viewer.ml.model import ElaCnn
 from forensic_viewer.ml.modelfile import LoadedModel, ModelCard, load_model, save_model
 from forensic_viewer.ml.predict import (
-    PathPrediction,
     PredictionCancelled,
     Predictor,
     TileHeatmap,
-    predict_paths,
-    resized_input,
 )
 from forensic_viewer.ml.preprocess import (
     CLASSIC,
@@ -29,6 +27,7 @@ from forensic_viewer.ml.preprocess import (
     classic_input,
     cut_tiles,
     ela_rendering,
+    resized_input,
     tile_origins,
 )
 

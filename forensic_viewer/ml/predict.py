@@ -1,4 +1,4 @@
-"""Verdicts and tile heatmaps from a loaded model, for one image or a batch of files.
+"""Verdicts and tile heatmaps from a loaded model (batches of files: ``ml.batch``).
 
 All inputs are computed on the stored pixel grid (where the JPEG blocks are), so a heatmap is on
 that grid too: apply the image's EXIF orientation (``core.images.orient``) before drawing it over
@@ -10,7 +10,6 @@ chunk is an independent single-threaded forward pass, so nothing waits at an Ope
 thread the OS has preempted: on this 2-core machine, shared with the GUI, ELA and other work,
 OpenMP's two threads made a one-image forward pass up to 5x slower than one thread, whereas the
 chunks use both cores when they are free and degrade to one thread's speed when they are not.
-For batches, one loader thread decodes and runs ELA one file ahead (bench/bench_predict.py).
 """
 
 from __future__ import annotations
@@ -19,17 +18,14 @@ import math
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..core.errors import ImageLoadError
-from ..core.images import load_image
 from .model import CLASS_NAMES, TAMPERED_INDEX, p_tampered
 from .modelfile import LoadedModel, load_model
 from .preprocess import (
@@ -45,7 +41,6 @@ Cancel = Callable[[], bool] | None
 BATCH_TILES = 16
 """Network batch size: large enough to amortise reading the 118 MB dense layer, small enough
 that a cancel request is seen within about a quarter of a second."""
-PREFETCH_FILES = 2
 
 _threads_lock = threading.Lock()
 _threads_configured: int | None = None
@@ -271,10 +266,23 @@ class Predictor:
                 self._last_tiles[stride] = self.tile_probabilities(rendering, stride, cancel)
             return self._last_tiles[stride]
 
-    def probability_from_rendering(self, rendering: np.ndarray, cancel: Cancel = None) -> float:
-        """Image-level P(tampered) from an ELA rendering, following the model's recipe."""
+    def verdict_stride(self, height: int, width: int, max_tiles: int | None) -> int:
+        """The tile stride of a verdict: the recipe's, widened past ``max_tiles`` tiles."""
+        if max_tiles is None:
+            return self.recipe.tile_stride
+        return self.stride_for(height, width, max_tiles)
+
+    def probability_from_rendering(
+        self,
+        rendering: np.ndarray,
+        cancel: Cancel = None,
+        max_tiles: int | None = VERDICT_MAX_TILES,
+    ) -> float:
+        """Image-level P(tampered) from an ELA rendering, following the model's recipe
+        (tile recipes with the same tile budget as ``predict``)."""
         if self.recipe.mode == "tiles":
-            probs, _ = self.tile_probabilities(rendering, self.recipe.tile_stride, cancel)
+            stride = self.verdict_stride(rendering.shape[0], rendering.shape[1], max_tiles)
+            probs, _ = self.tile_probabilities(rendering, stride, cancel)
             return aggregate_tiles(probs, self.recipe.aggregate)
         return float(self.probabilities(resized_input(rendering, self.recipe)[None], cancel)[0])
 
@@ -290,9 +298,7 @@ class Predictor:
         started = time.perf_counter()
         with self._lock:
             if self.recipe.mode == "tiles":
-                stride = self.recipe.tile_stride
-                if max_tiles is not None:
-                    stride = self.stride_for(rgb.shape[0], rgb.shape[1], max_tiles)
+                stride = self.verdict_stride(rgb.shape[0], rgb.shape[1], max_tiles)
                 probs, _ = self._cached_tiles(rgb, stride, cancel)
                 probability = aggregate_tiles(probs, self.recipe.aggregate)
             else:
@@ -343,119 +349,3 @@ class Predictor:
         """Verdict and heatmap together, sharing one ELA (for tile models, one network pass)."""
         prediction = self.predict(rgb, cancel)
         return prediction, self.heatmap(rgb, cancel=cancel)
-
-
-@dataclass(frozen=True)
-class PathPrediction:
-    """One file's outcome in a batch: a prediction, or an error sentence naming the file."""
-
-    index: int
-    """0-based position in the list of paths."""
-    total: int
-    path: Path
-    prediction: Prediction | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def done(self) -> int:
-        return self.index + 1
-
-
-@dataclass
-class _Prepared:
-    inputs: np.ndarray | None
-    """Network inputs for 'resize' models, or None for tile models (which use ``rendering``)."""
-    rendering: np.ndarray | None
-    seconds: float
-    error: str | None = None
-
-
-def _prepare(path: Path, recipe: Recipe) -> _Prepared:
-    started = time.perf_counter()
-    try:
-        rendering = ela_rendering(load_image(path).pixels, recipe)
-        if recipe.mode == "tiles":
-            return _Prepared(None, rendering, time.perf_counter() - started)
-        inputs = resized_input(rendering, recipe)[None]
-        return _Prepared(inputs, None, time.perf_counter() - started)
-    except ImageLoadError as error:
-        return _Prepared(None, None, 0.0, str(error))
-    except Exception as error:  # one odd file must not end a batch of thousands
-        message = f"{path.name}: could not be analysed ({type(error).__name__}: {error})"
-        return _Prepared(None, None, 0.0, message)
-
-
-def predict_paths(
-    paths: Iterable[str | Path], predictor: Predictor, cancel: Cancel = None
-) -> Iterator[PathPrediction]:
-    """Predict many files, yielding one PathPrediction per file in order; errors are reported.
-
-    A loader thread decodes and runs ELA on the next files while the network works on the
-    current ones. 'resize' inputs of consecutive files share one network batch (deterministic:
-    batches depend only on the list of files). ``cancel`` is checked before every network batch;
-    once it returns True the generator stops.
-    """
-    paths = [Path(p) for p in paths]
-    total = len(paths)
-    recipe = predictor.recipe
-    tiles_mode = recipe.mode == "tiles"
-    # Tile models keep a full-size rendering per prepared file, so they prefetch little;
-    # resize models keep only a 3 x 128 x 128 input, so a whole next batch can be ready.
-    ahead = PREFETCH_FILES if tiles_mode else predictor.batch_tiles + PREFETCH_FILES
-    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict-loader")
-    queue: deque[tuple[int, Future]] = deque()
-    submitted = 0
-
-    def fill() -> None:
-        nonlocal submitted
-        while submitted < total and len(queue) < ahead:
-            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe)))
-            submitted += 1
-
-    def take() -> tuple[int, _Prepared]:
-        index, future = queue.popleft()
-        fill()
-        return index, future.result()
-
-    def cancelled() -> bool:
-        return cancel is not None and bool(cancel())
-
-    try:
-        fill()
-        while queue:
-            if cancelled():
-                return
-            index, prepared = take()
-            if prepared.error is not None:
-                yield PathPrediction(index, total, paths[index], error=prepared.error)
-                continue
-            started = time.perf_counter()
-            if tiles_mode:
-                probability = predictor.probability_from_rendering(prepared.rendering, cancel)
-                seconds = prepared.seconds + time.perf_counter() - started
-                prediction = predictor.make_prediction(probability, seconds)
-                yield PathPrediction(index, total, paths[index], prediction)
-                continue
-            group = [(index, prepared)]
-            while len(group) < predictor.batch_tiles and queue:
-                if queue[0][1].result().error is not None:
-                    break  # reported on the next turn, after this batch, keeping the order
-                group.append(take())
-            started = time.perf_counter()
-            probs = predictor.probabilities(np.concatenate([p.inputs for _, p in group]), cancel)
-            share = (time.perf_counter() - started) / len(group)
-            for position, ((index, prepared), probability) in enumerate(
-                zip(group, probs, strict=True)
-            ):
-                if position and cancelled():
-                    return
-                prediction = predictor.make_prediction(probability, prepared.seconds + share)
-                yield PathPrediction(index, total, paths[index], prediction)
-    except PredictionCancelled:
-        return
-    finally:
-        loader.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,136 @@
+"""Verdicts for many files: one loader thread decodes and runs ELA ahead of the network
+(bench/bench_predict.py), and one file's error never ends the batch."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ImageLoadError
+from ..core.images import load_image
+from .predict import Cancel, Prediction, PredictionCancelled, Predictor
+from .preprocess import Recipe, ela_rendering, resized_input
+
+PREFETCH_FILES = 2
+
+
+@dataclass(frozen=True)
+class PathPrediction:
+    """One file's outcome in a batch: a prediction, or an error sentence naming the file."""
+
+    index: int
+    """0-based position in the list of paths."""
+    total: int
+    path: Path
+    prediction: Prediction | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def done(self) -> int:
+        return self.index + 1
+
+
+@dataclass
+class _Prepared:
+    inputs: np.ndarray | None
+    """Network inputs for 'resize' models, or None for tile models (which use ``rendering``)."""
+    rendering: np.ndarray | None
+    seconds: float
+    error: str | None = None
+
+
+def _prepare(path: Path, recipe: Recipe) -> _Prepared:
+    started = time.perf_counter()
+    try:
+        rendering = ela_rendering(load_image(path).pixels, recipe)
+        if recipe.mode == "tiles":
+            return _Prepared(None, rendering, time.perf_counter() - started)
+        inputs = resized_input(rendering, recipe)[None]
+        return _Prepared(inputs, None, time.perf_counter() - started)
+    except ImageLoadError as error:
+        return _Prepared(None, None, 0.0, str(error))
+    except Exception as error:  # one odd file must not end a batch of thousands
+        message = f"{path.name}: could not be analysed ({type(error).__name__}: {error})"
+        return _Prepared(None, None, 0.0, message)
+
+
+def predict_paths(
+    paths: Iterable[str | Path], predictor: Predictor, cancel: Cancel = None
+) -> Iterator[PathPrediction]:
+    """Predict many files, yielding one PathPrediction per file in order; errors are reported.
+
+    A loader thread decodes and runs ELA on the next files while the network works on the
+    current ones. 'resize' inputs of consecutive files share one network batch (deterministic:
+    batches depend only on the list of files). ``cancel`` is checked before every network batch;
+    once it returns True the generator stops.
+    """
+    paths = [Path(p) for p in paths]
+    total = len(paths)
+    recipe = predictor.recipe
+    tiles_mode = recipe.mode == "tiles"
+    # Tile models keep a full-size rendering per prepared file, so they prefetch little;
+    # resize models keep only a 3 x 128 x 128 input, so a whole next batch can be ready.
+    ahead = PREFETCH_FILES if tiles_mode else predictor.batch_tiles + PREFETCH_FILES
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict-loader")
+    queue: deque[tuple[int, Future]] = deque()
+    submitted = 0
+
+    def fill() -> None:
+        nonlocal submitted
+        while submitted < total and len(queue) < ahead:
+            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe)))
+            submitted += 1
+
+    def take() -> tuple[int, _Prepared]:
+        index, future = queue.popleft()
+        fill()
+        return index, future.result()
+
+    def cancelled() -> bool:
+        return cancel is not None and bool(cancel())
+
+    try:
+        fill()
+        while queue:
+            if cancelled():
+                return
+            index, prepared = take()
+            if prepared.error is not None:
+                yield PathPrediction(index, total, paths[index], error=prepared.error)
+                continue
+            started = time.perf_counter()
+            if tiles_mode:
+                probability = predictor.probability_from_rendering(prepared.rendering, cancel)
+                seconds = prepared.seconds + time.perf_counter() - started
+                prediction = predictor.make_prediction(probability, seconds)
+                yield PathPrediction(index, total, paths[index], prediction)
+                continue
+            group = [(index, prepared)]
+            while len(group) < predictor.batch_tiles and queue:
+                if queue[0][1].result().error is not None:
+                    break  # reported on the next turn, after this batch, keeping the order
+                group.append(take())
+            started = time.perf_counter()
+            probs = predictor.probabilities(np.concatenate([p.inputs for _, p in group]), cancel)
+            share = (time.perf_counter() - started) / len(group)
+            for position, ((index, prepared), probability) in enumerate(
+                zip(group, probs, strict=True)
+            ):
+                if position and cancelled():
+                    return
+                prediction = predictor.make_prediction(probability, prepared.seconds + share)
+                yield PathPrediction(index, total, paths[index], prediction)
+    except PredictionCancelled:
+        return
+    finally:
+        loader.shutdown(wait=False, cancel_futures=True)
