@@ -47,8 +47,9 @@ _threads_configured: int | None = None
 _network_pool: ThreadPoolExecutor | None = None
 
 
-VERDICT_MAX_TILES = 384
-"""Tile budget of one verdict (about 3 s for the classic network on 2 cores)."""
+VERDICT_MAX_TILES = 160
+"""Tile budget of one verdict (about 1-2 s of network time on 2 cores). The viewer uses the same
+budget (ui.verdict_jobs.DEFAULT_MAX_TILES, kept torch-free), so the CLI and the window agree."""
 
 
 class PredictionCancelled(Exception):
@@ -291,7 +292,7 @@ class Predictor:
     ) -> Prediction:
         """The verdict for RGB uint8 H x W x 3 pixels (stored grid).
 
-        Tile recipes score at most ``max_tiles`` tiles: past that (photos above ~1.5 MP at
+        Tile recipes score at most ``max_tiles`` tiles: past that (photos above ~0.6 MP at
         stride 64) the stride widens to a multiple of the recipe's, so a 12 MP verdict costs
         seconds, not minutes. CASIA-size images (15 tiles) are scored exactly as validated.
         """
@@ -345,7 +346,11 @@ class Predictor:
             image_shape=tuple(rgb.shape[:2]),
         )
 
-    def analyse(self, rgb: np.ndarray, cancel: Cancel = None) -> tuple[Prediction, TileHeatmap]:
-        """Verdict and heatmap together, sharing one ELA (for tile models, one network pass)."""
-        prediction = self.predict(rgb, cancel)
-        return prediction, self.heatmap(rgb, cancel=cancel)
+    def analyse(
+        self, rgb: np.ndarray, cancel: Cancel = None, max_tiles: int | None = VERDICT_MAX_TILES
+    ) -> tuple[Prediction, TileHeatmap]:
+        """Verdict and heatmap together, sharing one ELA and, for tile models, one network pass
+        (both use the tile budget's stride)."""
+        prediction = self.predict(rgb, cancel, max_tiles)
+        stride = self.verdict_stride(rgb.shape[0], rgb.shape[1], max_tiles)
+        return prediction, self.heatmap(rgb, stride=stride, cancel=cancel)

@@ -26,7 +26,6 @@ from forensic_viewer.core.images import orient
 from .document import Document, ElaSettings
 from .export import GridCell
 from .image_views import ImagePane, ViewLinker
-from .session import render_ela
 from .settings import DEFAULT_GRID_QUALITIES, parse_qualities
 from .workers import GenerationCounter, Worker, WorkerPool
 
@@ -65,14 +64,14 @@ def closest_quality(qualities: list[int], estimated: int | None) -> int | None:
 
 def compute_grid(pixels: np.ndarray, orientation: int, qualities: list[int], settings: ElaSettings):
     """Generator job: one GridCell per quality, in order."""
-    from forensic_viewer.core.ela import ela_difference  # lazy: see session.py
+    from forensic_viewer.core.ela import ela_difference, render  # lazy: see session.py
 
     factor = downsample_factor(pixels.shape[1], pixels.shape[0])
     for quality in qualities:
         started = time.perf_counter()
         diff = ela_difference(pixels, quality)
         max_diff = int(diff.max()) if diff.size else 0
-        rendering, gain = render_ela(diff, settings, max_diff)
+        rendering, gain = render(diff, settings.scale, settings.grayscale, max_diff)
         del diff
         rendering = np.ascontiguousarray(block_max(orient(rendering, orientation), factor))
         yield GridCell(

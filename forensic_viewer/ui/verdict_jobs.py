@@ -23,7 +23,7 @@ import numpy as np
 from forensic_viewer.core.images import load_image, orient
 
 DEFAULT_MAX_TILES = 160
-"""Tiles per verdict at most: about 1-2 s of network time on this 2-core machine."""
+"""Tiles per verdict at most: ``ml.predict.VERDICT_MAX_TILES`` (not imported: it loads torch)."""
 OVERLAY_MAX_PIXELS = 1_500_000
 """The coloured heatmap is drawn from at most this many samples (it is tile-coarse anyway)."""
 
@@ -96,8 +96,6 @@ def compute_verdict(
     only when ``want_heatmap``. A file re-read from disk must still have ``expected_sha256``:
     a verdict is never given for other bytes than the ones the window shows.
     """
-    from forensic_viewer.ml.preprocess import aggregate_tiles
-
     started = time.perf_counter()
     if pixels is None:
         loaded = load_image(path)
@@ -108,14 +106,11 @@ def compute_verdict(
     height, width = pixels.shape[:2]
     heat = None
     if recipe.mode == "tiles":
-        stride = predictor.stride_for(height, width, max_tiles)
-        heat = predictor.heatmap(pixels, stride=stride, cancel=cancel)
-        exact = stride == recipe.tile_stride
-        if exact:  # the same tiles: predict() reuses them and gives the CLI's number exactly
-            probability = predictor.predict(pixels, cancel).p_tampered
-        else:
-            probability = aggregate_tiles(heat.probs.ravel().astype(np.float64), recipe.aggregate)
-        tiles, tile_stride = int(heat.probs.size), stride
+        # One ELA and one network pass for both (the Predictor caches tiles per stride).
+        prediction, heat = predictor.analyse(pixels, cancel, max_tiles)
+        probability = prediction.p_tampered
+        exact = heat.stride == recipe.tile_stride
+        tiles, tile_stride = int(heat.probs.size), heat.stride
     else:
         probability = predictor.predict(pixels, cancel).p_tampered
         if want_heatmap:
@@ -138,17 +133,11 @@ def compute_verdict(
     )
 
 
-def heatmap_cells(heat) -> tuple[np.ndarray, int]:
-    """(mean P per grid cell, cell size): ``TileHeatmap.cells``; the overlay keeps cells, not an
-    H x W float array (48 MB for a 12-megapixel image)."""
-    return heat.cells()
-
-
 def sampled_heatmap(heat, max_pixels: int = OVERLAY_MAX_PIXELS) -> tuple[np.ndarray, int]:
     """``heat.upsample()[::step, ::step]`` without building the full-size array, and ``step``."""
     height, width = heat.image_shape
     step = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
-    cells, cell = heatmap_cells(heat)
+    cells, cell = heat.cells()
     rows = np.arange(0, height, step) // cell
     cols = np.arange(0, width, step) // cell
     return cells[rows][:, cols], step

@@ -312,3 +312,10 @@ def test_verdict_text_never_claims_certainty():
         "<1%",
         "<1%",
     ]
+
+
+def test_viewer_and_cli_share_the_verdict_tile_budget():
+    from forensic_viewer.ml.predict import VERDICT_MAX_TILES
+    from forensic_viewer.ui.verdict_jobs import DEFAULT_MAX_TILES
+
+    assert DEFAULT_MAX_TILES == VERDICT_MAX_TILES
