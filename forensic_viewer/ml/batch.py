@@ -35,10 +35,6 @@ class PathPrediction:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def done(self) -> int:
-        return self.index + 1
-
 
 @dataclass
 class _Prepared:
