@@ -159,9 +159,10 @@ def _scan(path: str):
     except FileNotFoundError:
         return None, fail(f"{path}: no such folder")
     if not dataset.samples:
-        return None, fail(
-            f"{path}: no labelled images (use authentic/ and tampered/ folders, or Au_/Tp_ names)"
-        )
+        message = f"{path}: no labelled images"
+        if dataset.skipped:
+            return None, fail(f"{message}; {len(dataset.skipped)} files skipped as unreadable")
+        return None, fail(f"{message} (use authentic/ and tampered/ folders, or Au_/Tp_ names)")
     return dataset, 0
 
 
@@ -362,6 +363,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             bar.refresh()
     except StopIteration as stop:
         report = stop.value
+    except ValueError as exc:
+        return fail(str(exc))
     finally:
         if bar is not None:
             bar.close()

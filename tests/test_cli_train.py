@@ -105,13 +105,49 @@ def test_reproduce_command_parses_back_to_the_same_settings(tmp_path):
         recipe="tiles", epochs=7, batch_size=16, lr=3e-4, lr_decay=0.0, patience=3,
         monitor="val_auc", val_fraction=0.25, seed=11, bf16="off", balance_classes=True,
         tiles_per_image=5, hflip=False, tile_mask_fraction=0.2, out=str(tmp_path / "m.safetensors"),
+        half_weights=True,
     )  # fmt: skip
     command = shlex.split(t.reproduce_command(config, tmp_path / "data set"))
     assert command[:2] == ["forensic-viewer", "train"]
     args = build_parser().parse_args(command[1:])
     assert args.dataset == str(tmp_path / "data set") and args.out == config.out
-    assert args.balance and args.hflip is False
+    assert args.balance and args.hflip is False and args.half
     names = ["recipe", "epochs", "batch_size", "lr", "lr_decay", "patience", "monitor"]
     names += ["val_fraction", "seed", "bf16", "tiles_per_image", "tile_mask_fraction"]
     for name in names:
         assert getattr(args, name) == getattr(config, name), name
+
+
+def test_evaluate_on_a_missing_device_is_one_line_before_any_work(small_model, capsys, monkeypatch):
+    import torch
+
+    root, model = small_model
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cached = []
+    monkeypatch.setattr(t, "cache_inputs", lambda *a, **k: cached.append(1))
+    assert main(["evaluate", str(root), "--model", str(model), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["forensic-viewer: error: CUDA was requested but is not available"]
+    assert cached == []
+
+
+def test_evaluate_when_no_image_can_be_read(small_model, tmp_path, capsys):
+    root, model = small_model
+    for label in ("authentic", "tampered"):
+        (tmp_path / "cut" / label).mkdir(parents=True)
+        (tmp_path / "junk" / label).mkdir(parents=True)
+        for source in sorted((root / label).glob("*.jpg"))[:2]:
+            whole = source.read_bytes()  # a JPEG header, then the data cut off
+            (tmp_path / "cut" / label / source.name).write_bytes(whole[: len(whole) // 3])
+            (tmp_path / "junk" / label / source.name).write_bytes(b"\xff\xd8\xff\xe0 junk")
+    for folder in ("cut", "junk"):  # the scan's header check skips them all
+        assert main(["evaluate", str(tmp_path / folder), "--model", str(model)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].endswith("4 files skipped as unreadable")
+    # past the scan (no header check), decoding fails for every file: a clear error, no crash
+    samples = data.scan_dataset(tmp_path / "cut", check_headers=False).samples
+    with pytest.raises(ValueError, match="none of the 4 images could be read"):
+        list(t.evaluate_iter(load_model(model), samples))
+    assert main(["evaluate", str(tmp_path / "junk"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("4 files skipped as unreadable")

@@ -157,7 +157,7 @@ def _read_bytes(path: Path) -> bytes:
         return handle.read()
 
 
-def _to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
+def _to_rgb(image: Image.Image, path: Path, notes: list[str]) -> np.ndarray:
     mode = image.mode
     if mode == "RGB":
         return np.asarray(image, dtype=np.uint8)
@@ -180,7 +180,7 @@ def _to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
     try:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (ValueError, OSError) as exc:
-        raise UnsupportedFormatError(Path(image.filename or "image"), f"mode {mode}") from exc
+        raise UnsupportedFormatError(path, f"mode {mode}") from exc
 
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -240,7 +240,7 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
                 orientation = 1
             if orientation != 1:
                 notes.append(f"EXIF orientation {orientation}: rotated for display only")
-            pixels = np.ascontiguousarray(_to_rgb(image, notes))
+            pixels = np.ascontiguousarray(_to_rgb(image, path, notes))
             facts = ImageFacts(
                 path=path,
                 format=image.format,

@@ -314,6 +314,8 @@ def reproduce_command(config: TrainConfig, root: Path) -> str:
         parts += [flag, str(getattr(config, name))]
     if config.balance_classes:
         parts.append("--balance")
+    if config.half_weights:
+        parts.append("--half")
     if config.hflip is not None and config.hflip != defaults.hflip:
         parts.append("--hflip" if config.hflip else "--no-hflip")
     return shlex.join(parts)
@@ -514,12 +516,17 @@ def evaluate_iter(
     workers: int = 2,
     cancel: Cancel = None,
 ) -> Generator[object, None, dict | None]:
-    """Yields CachingProgress and ValidationProgress; returns the report (None if cancelled)."""
+    """Yields CachingProgress and ValidationProgress; returns the report (None if cancelled).
+
+    Raises ValueError for an unavailable device or when no image could be read.
+    """
     recipe = loaded.recipe
+    target = resolve_device(device)  # before the ELA work, so a wrong device fails at once
     inputs = yield from cache_inputs(samples, recipe, workers, cancel)
     if inputs is None:
         return None
-    target = resolve_device(device)
+    if not inputs.samples:
+        raise ValueError(f"none of the {len(samples)} images could be read")
     model = loaded.model.to(target).to(memory_format=torch.channels_last)
     logits = yield from score_logits_iter(model, inputs, recipe, target, cancel=cancel)
     if logits is None:
