@@ -170,6 +170,7 @@ import json, resource, sys
 from forensic_viewer.ui.app import create_application, wait_until_idle
 from forensic_viewer.ui.main_window import MainWindow
 from forensic_viewer.ui.document import ElaSettings
+NO_MODEL
 app = create_application()
 window = MainWindow(); window.resize(1600, 1000); window.show()
 window.open_paths([sys.argv[1]])
@@ -189,6 +190,7 @@ from pathlib import Path
 from forensic_viewer.ui.app import create_application, wait_until_idle
 from forensic_viewer.ui.main_window import MainWindow
 files = sys.argv[1:]
+NO_MODEL
 app = create_application()
 window = MainWindow(); window.resize(1600, 1000); window.show()
 window.session.folder_cap = 1000
@@ -207,7 +209,17 @@ print(json.dumps({
 """
 
 
-def run_child(code: str, args: list[str], config_dir: str) -> dict:
+# The viewer's own memory: no model to find, so torch is never imported.
+HIDE_MODELS = """
+import tempfile
+import forensic_viewer.ui.model_catalog as catalog
+empty = tempfile.mkdtemp()
+catalog.bundled_dir = lambda: __import__("pathlib").Path(empty)
+"""
+
+
+def run_child(code: str, args: list[str], config_dir: str, model: bool = True) -> dict:
+    code = code.replace("NO_MODEL", "" if model else HIDE_MODELS)
     out = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -221,14 +233,19 @@ def run_child(code: str, args: list[str], config_dir: str) -> dict:
 
 def bench_memory(folder: Path, config_dir: str) -> dict:
     big = write_mosaic_jpeg(folder, 6000, 4000)
-    results = {"24 MP image with its ELA": run_child(MEMORY_24MP_CHILD, [str(big)], config_dir)}
+    results = {}
     files = sorted(CASIA.glob("*/*.jpg"))[::13][:50]
-    if len(files) == 50:
-        results["50 CASIA images"] = run_child(
-            MEMORY_FILMSTRIP_CHILD, [str(p) for p in files], config_dir
+    for model in (False, True):
+        suffix = ", with the default model's verdict" if model else ", no model"
+        results["24 MP image with its ELA" + suffix] = run_child(
+            MEMORY_24MP_CHILD, [str(big)], config_dir, model
         )
-    else:
-        results["50 CASIA images"] = f"skipped: CASIA not found at {CASIA}"
+        if len(files) == 50:
+            results["50 CASIA images" + suffix] = run_child(
+                MEMORY_FILMSTRIP_CHILD, [str(p) for p in files], config_dir, model
+            )
+        else:
+            results["50 CASIA images" + suffix] = f"skipped: CASIA not found at {CASIA}"
     return results
 
 

@@ -247,3 +247,27 @@ def test_monitor_val_loss_picks_the_lowest_loss_epoch(dataset):
     assert events[-1].best_epoch == 1 + int(np.argmin(losses))
     with pytest.raises(ValueError, match="unknown monitor"):
         list(t.train(_config(monitor="val_f1"), dataset))
+
+
+def test_the_best_epochs_weights_are_restored_not_the_last(dataset, monkeypatch):
+    monkeypatch.setitem(t.MONITORS, "earliest", lambda epoch: -epoch.epoch)
+    monkeypatch.setitem(t.MONITORS, "latest", lambda epoch: epoch.epoch)
+    runs = {
+        name: _drain_finished(t.train(_config(lr=1e-3, epochs=epochs, patience=0, monitor=name,
+                                              bf16="off"), dataset))
+        for name, epochs in (("earliest", 3), ("latest", 3), ("val_acc", 1))
+    }  # fmt: skip
+    assert [runs[n].best_epoch for n in ("earliest", "latest", "val_acc")] == [1, 3, 1]
+    assert runs["earliest"].metrics["epochs_run"] == 3
+    restored = runs["earliest"].model.state_dict()
+    after_one_epoch = runs["val_acc"].model.state_dict()
+    after_three = runs["latest"].model.state_dict()
+    for key, value in restored.items():
+        assert torch.equal(value, after_one_epoch[key]), key
+    assert not all(torch.equal(restored[k], after_three[k]) for k in restored)
+
+
+def _drain_finished(events) -> t.Finished:
+    finished = [e for e in events if isinstance(e, t.Finished)]
+    assert len(finished) == 1
+    return finished[0]

@@ -142,7 +142,10 @@ def _diff_pillow(rgb: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(ImageChops.difference(original, resaved))
 
 
-def _diff_strip_fast(rgb: np.ndarray, quality: int, start: int, stop: int) -> np.ndarray:
+def _diff_strip_fast(
+    rgb: np.ndarray, quality: int, start: int, stop: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """|rgb - JPEG(rgb)| for rows start:stop, written into ``out[start:stop]`` when given."""
     lo = max(0, start - MCU_ROWS)
     hi = min(rgb.shape[0], stop + MCU_ROWS)
     bgr = cv2.cvtColor(rgb[lo:hi], cv2.COLOR_RGB2BGR)
@@ -152,7 +155,8 @@ def _diff_strip_fast(rgb: np.ndarray, quality: int, start: int, stop: int) -> np
     decoded = simplejpeg.decode_jpeg(
         encoded.tobytes(), colorspace="RGB", fastdct=False, fastupsample=False
     )
-    return cv2.absdiff(rgb[start:stop], decoded[start - lo : stop - lo])
+    target = None if out is None else out[start:stop]
+    return cv2.absdiff(rgb[start:stop], decoded[start - lo : stop - lo], dst=target)
 
 
 def strip_bounds(height: int, strips: int) -> list[tuple[int, int]]:
@@ -169,8 +173,9 @@ def _diff_fast(rgb: np.ndarray, quality: int, workers: int) -> np.ndarray:
     bounds = strip_bounds(rgb.shape[0], workers)
     if len(bounds) == 1:
         return _diff_strip_fast(rgb, quality, 0, rgb.shape[0])
-    parts = list(_pool().map(lambda b: _diff_strip_fast(rgb, quality, *b), bounds))
-    return np.concatenate(parts, axis=0)
+    out = np.empty_like(rgb)  # each strip writes its rows: no concatenation copy
+    list(_pool().map(lambda b: _diff_strip_fast(rgb, quality, *b, out=out), bounds))
+    return out
 
 
 def ela_difference(
