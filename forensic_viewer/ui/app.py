@@ -116,6 +116,9 @@ def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") 
     hook = install_excepthook()
     try:
         return _run(app, paths, screenshot, view)
+    except Exception as exc:  # noqa: BLE001 - start-up failed: log it and tell the user
+        hook.fatal(exc)
+        return 1
     finally:
         hook.uninstall()
 

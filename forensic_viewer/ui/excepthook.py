@@ -136,6 +136,22 @@ class ExceptHook:
         except Exception:  # noqa: BLE001 - the hook must never raise itself
             logger.exception("the error dialog could not be shown")
 
+    def fatal(self, exc: BaseException) -> None:
+        """An error that ends the GUI before its event loop runs (start-up): logged, printed and
+        shown in a dialog that waits for the user, so a launch from a desktop menu never ends
+        silently."""
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        summary = short_message(type(exc), exc)
+        logger.critical("Forensic Viewer could not start\n%s", details.rstrip())
+        print(details, file=sys.stderr, end="")
+        self.reports.append(summary)
+        try:
+            box = self.show(summary, details, self.log_path)
+            if isinstance(box, QMessageBox) and QApplication.platformName() != "offscreen":
+                box.exec()
+        except Exception:  # noqa: BLE001 - the hook must never raise itself
+            logger.exception("the error dialog could not be shown")
+
     def uninstall(self) -> None:
         """Restore the previous hooks and close the log file (the GUI has ended)."""
         if sys.excepthook is self:

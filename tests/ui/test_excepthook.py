@@ -138,3 +138,47 @@ def test_the_real_app_shows_the_dialog_and_stays_up(tmp_path):
     assert result.stdout.strip() == "alive True 1 ZeroDivisionError: division in a slot"
     log = Path(env["XDG_STATE_HOME"]) / "forensic-viewer" / "logs" / "forensic-viewer.log"
     assert "ZeroDivisionError: division in a slot" in log.read_text(encoding="utf-8")
+
+
+def test_run_gui_installs_the_hook_and_reports_a_failed_start(qtbot, monkeypatch, tmp_path):
+    from forensic_viewer.ui import app as app_module
+
+    shown = []
+    real_install = excepthook.install_excepthook
+    installed = []
+
+    def install(*args, **kwargs):
+        hook = real_install(tmp_path / "logs", show=lambda *a: shown.append(a))
+        installed.append(hook)
+        return hook
+
+    def broken_window(*args, **kwargs):
+        raise RuntimeError("no window today")
+
+    monkeypatch.setattr(excepthook, "install_excepthook", install)
+    monkeypatch.setattr(app_module, "create_window", broken_window)
+    previous = sys.excepthook
+    assert app_module.run_gui([], screenshot=str(tmp_path / "shot.png")) == 1
+    assert [args[0] for args in shown] == ["RuntimeError: no window today"]
+    assert shown[0][2] == tmp_path / "logs" / "forensic-viewer.log"
+    log = (tmp_path / "logs" / "forensic-viewer.log").read_text(encoding="utf-8")
+    assert "could not start" in log and "RuntimeError: no window today" in log
+    assert sys.excepthook is previous and installed[0].previous is previous  # uninstalled
+    assert not (tmp_path / "shot.png").exists()
+
+
+def test_the_log_rotates_and_keeps_a_few_files(tmp_path):
+    path = excepthook.setup_logging(tmp_path / "logs")
+    try:
+        line = "x" * 10_000
+        for _ in range(excepthook.LOG_BYTES * (excepthook.LOG_BACKUPS + 2) // len(line)):
+            logger.info(line)
+        names = sorted(p.name for p in path.parent.iterdir())
+        expected = [path.name] + [f"{path.name}.{i}" for i in range(1, excepthook.LOG_BACKUPS + 1)]
+        assert names == sorted(expected)
+        assert all(p.stat().st_size <= excepthook.LOG_BYTES for p in path.parent.iterdir())
+    finally:
+        for handler in list(logger.handlers):
+            if isinstance(handler, RotatingFileHandler):
+                logger.removeHandler(handler)
+                handler.close()
