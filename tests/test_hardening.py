@@ -212,3 +212,37 @@ def test_real_process_name_not_utf8_under_strict_locale(corpus, baseline):
     assert b"Traceback" not in result.stderr
     assert os.fsencode(case.path) in result.stdout  # the name as its original bytes
     assert snapshot(_corpus_root(corpus)) == baseline
+
+
+def test_cli_predict_over_the_whole_corpus(corpus, baseline, tmp_path, capfd, monkeypatch):
+    """One batch over every case: a row each (a verdict or the load error), exit 1, no crash."""
+    import torch
+
+    from forensic_viewer.ml.model import ElaCnn
+    from forensic_viewer.ml.modelfile import ModelCard, save_model
+    from forensic_viewer.ml.preprocess import Recipe
+
+    torch.manual_seed(0)
+    recipe = Recipe(name="small", size=32)
+    model = save_model(
+        tmp_path / "models" / "small",
+        ElaCnn(input_size=32),
+        ModelCard(name="small", recipe=recipe.as_dict(), threshold=0.5),
+    )
+    monkeypatch.chdir(_corpus_root(corpus))
+    paths = [str(case.path) for case in corpus.values()]
+    code, out, err = run_cli(["predict", *paths, "--model", str(model), "--json"], capfd)
+    rows = json.loads(out)
+    # a folder named like an image is searched for images (it has none), not a row of its own
+    files = [case for case in corpus.values() if not case.path.is_dir()]
+    assert code == 1 and len(files) == len(corpus) - 1
+    for case, row in zip(files, rows, strict=True):
+        assert row["path"] == str(case.path)
+        if case.opens:
+            assert set(row) == {"path", "p_tampered", "label", "ms", "model"}, case.id
+            assert 0.0 <= row["p_tampered"] <= 1.0 and row["model"] == "small", case.id
+        else:
+            assert set(row) == {"path", "error"}, case.id
+            assert any(kind.reason in row["error"] for kind in case.error), (case.id, row)
+    assert "Traceback" not in err
+    assert_evidence_untouched(corpus, baseline, tmp_path)

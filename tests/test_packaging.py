@@ -216,6 +216,56 @@ def test_wheel_ships_the_command_models_and_resources(tmp_path):
     assert icon in names
 
 
+@pytest.mark.slow
+def test_installed_wheel_runs_away_from_the_checkout_with_its_default_model(tmp_path):
+    """The wheel installed on its own (not the editable checkout): the command runs from an
+    unrelated folder and predicts with the default model it carries as package data."""
+    if not (ROOT / "models" / "default.safetensors").is_file():
+        pytest.skip("no default model in models/")
+    wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = wheels.glob("forensic_viewer-*.whl")
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    image = sample_image(tmp_path)
+    # the installed package comes first on the path; the dependencies come from this venv
+    env = {**os.environ, "PYTHONPATH": str(target), "QT_QPA_PLATFORM": "offscreen"}
+    script = target / "bin" / console_script()
+    assert script.is_file()
+    where = subprocess.run(
+        [sys.executable, "-c", "import forensic_viewer.ml.modelfile as m; "
+         "print(m.__file__); print(m.default_model_path())"],
+        capture_output=True, text=True, timeout=60, cwd=elsewhere, env=env,
+    )  # fmt: skip
+    module_file, default_model = where.stdout.split()
+    assert module_file.startswith(str(target)), where.stdout
+    assert default_model == str(target / "forensic_viewer" / "models" / "default.safetensors")
+    predicted = subprocess.run(
+        [sys.executable, str(script), "predict", str(image), "--json"],
+        capture_output=True, text=True, timeout=300, cwd=elsewhere, env=env,
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    (row,) = json.loads(predicted.stdout)
+    assert row["model"] == "default" and row["label"] in ("authentic", "tampered")
+    shot = elsewhere / "shot.png"
+    shown = subprocess.run(
+        [sys.executable, str(script), "--screenshot", str(shot), str(image)],
+        capture_output=True, text=True, timeout=300, cwd=elsewhere, env=env,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert Image.open(shot).size == (1440, 760)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["shot.png"]
+
+
 def test_build_venv_swaps_torch_for_a_cpu_build():
     build_bundle = load_script(PACKAGING / "build_bundle.py")
     requirements = build_bundle.runtime_requirements("torch==2.13.0+cpu")

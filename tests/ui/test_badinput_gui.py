@@ -37,6 +37,10 @@ def test_dropping_the_bad_input_corpus_with_a_model(qtbot, window, tmp_path):
     for case in refused:
         name = printable(case.path.name)
         assert any(m.startswith(name + ":") for m in messages), case.id
+    assert window.messages.isVisible()  # non-modal: shown in the bar above the views
+    assert window.isVisible() and not any(
+        w.isModal() and w.isVisible() for w in QApplication.topLevelWidgets()
+    )
     # every image that opened has a verdict from the model; none failed
     assert window.verdicts.failures == {}
     for doc in window.session.documents:
