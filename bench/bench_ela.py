@@ -29,14 +29,18 @@ from forensic_viewer.core.ela import classic_ela_pillow, ela  # noqa: E402
 SIZES = {"1 MP": (1200, 800), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
+    """Median ms of each function, run in turn round after round, so that load from other
+    processes on this shared machine hits them all alike (the ratios are what is compared)."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
 
 def classic(rgb: np.ndarray) -> None:
@@ -56,7 +60,8 @@ def floor_one_thread(rgb: np.ndarray) -> None:
 
 
 def exact_route_one_thread(rgb: np.ndarray) -> None:
-    """The exact route's codec work on one thread: RGB->BGR, OpenCV encode, simplejpeg decode."""
+    """The exact route's codec work as one strip: RGB->BGR, OpenCV encode, simplejpeg decode
+    (the encode and decode run on one thread; OpenCV may split the colour swap)."""
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
     simplejpeg.decode_jpeg(data.tobytes(), colorspace="RGB", fastdct=False, fastupsample=False)
@@ -77,12 +82,16 @@ def main() -> None:
     )
     for label, (width, height) in SIZES.items():
         rgb = mosaic(width, height)
-        cv2.setNumThreads(1)
-        floor = median_ms(lambda rgb=rgb: floor_one_thread(rgb), args.repeats)
-        route = median_ms(lambda rgb=rgb: exact_route_one_thread(rgb), args.repeats)
-        cv2.setNumThreads(0)
-        ref = median_ms(lambda rgb=rgb: classic(rgb), max(3, args.repeats // 2))
-        ours = median_ms(lambda rgb=rgb: ela(rgb, 90), args.repeats)
+        ms = interleaved_medians(
+            {
+                "floor": lambda rgb=rgb: floor_one_thread(rgb),
+                "route": lambda rgb=rgb: exact_route_one_thread(rgb),
+                "classic": lambda rgb=rgb: classic(rgb),
+                "ours": lambda rgb=rgb: ela(rgb, 90),
+            },
+            args.repeats,
+        )
+        floor, route, ref, ours = ms["floor"], ms["route"], ms["classic"], ms["ours"]
         exact = np.array_equal(
             ela(rgb, 90).rendering, np.asarray(classic_ela_pillow(Image.fromarray(rgb), 90))
         )
