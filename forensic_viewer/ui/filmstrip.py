@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPixmap,
+)
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
 
 from .document import Document, printable, verdict_text
@@ -27,6 +36,21 @@ def array_to_pixmap(array: np.ndarray) -> QPixmap:
     else:
         image = QImage(array.data, width, height, array.strides[0], QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy())
+
+
+def boxed_icon(array: np.ndarray, size: int = ICON_SIZE) -> QIcon:
+    """The thumbnail centred on a transparent square, so every name starts in the same column
+    whatever the picture's orientation."""
+    thumbnail = array_to_pixmap(array)
+    canvas = QPixmap(size, size)
+    canvas.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(canvas)
+    scaled = thumbnail.scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    painter.drawPixmap((size - scaled.width()) // 2, (size - scaled.height()) // 2, scaled)
+    painter.end()
+    return QIcon(canvas)
 
 
 class Filmstrip(QListWidget):
@@ -59,7 +83,7 @@ class Filmstrip(QListWidget):
 
     # ---- documents ---------------------------------------------------------------------------
     def add_document(self, doc: Document) -> QListWidgetItem:
-        item = QListWidgetItem(QIcon(array_to_pixmap(doc.thumbnail)), "")
+        item = QListWidgetItem(boxed_icon(doc.thumbnail), "")
         item.setData(DOC_ID_ROLE, doc.id)
         item.setData(ORDER_ROLE, self._next_order)
         self._next_order += 1
