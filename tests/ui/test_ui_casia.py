@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from conftest import casia_files, needs_casia
 from PIL import Image
 from uihelp import png_pixels, wait_idle, window  # noqa: F401
@@ -58,3 +64,28 @@ def test_fifty_images_keep_thumbnails_and_few_full_resolution(qtbot, window):
         expected = np.asarray(image.convert("RGB"))
     np.testing.assert_array_equal(window.views.original.image.image, expected)
     assert window.messages.messages == []
+
+
+@needs_casia
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run not installed (xvfb)")
+def test_screenshot_in_a_real_x_window_under_xvfb(tmp_path):
+    """The command a user runs, with Qt's xcb platform on a virtual X screen (not offscreen)."""
+    files = [str(p) for p in casia_files("tampered", step=211)[:2]]
+    out = tmp_path / "xcb.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    env.pop("DISPLAY", None)
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "forensic_viewer"]
+        + ["--screenshot", str(out), *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    shot = png_pixels(out)
+    assert shot.shape[:2] == (760, 1440)
+    assert len(np.unique(shot.reshape(-1, shot.shape[2]), axis=0)) > 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xcb.png"]
