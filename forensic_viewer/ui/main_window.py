@@ -336,8 +336,10 @@ class MainWindow(NetworkMixin, QMainWindow):
             return
         r, g, b = (int(v) for v in frame.original[row, col])
         dr, dg, db = (int(v) for v in frame.diff[row, col])
+        # the quality says which ELA the numbers are from (also over the grid's cells)
+        quality = frame.settings.quality
         self.status_position.setText(
-            f"x {col}  y {row}   RGB {r} {g} {b}   ELA diff {dr} {dg} {db}"
+            f"x {col}  y {row}   RGB {r} {g} {b}   ELA q{quality} diff {dr} {dg} {db}"
         )
 
     def _update_status(self) -> None:

@@ -167,7 +167,7 @@ def test_status_bar_shows_pixel_values_under_the_mouse(qtbot, window, images):
     window.views.hovered.emit(12.7, 5.2)
     r, g, b = pixels[5, 12]
     dr, dg, db = diff[5, 12]
-    expected = f"x 12  y 5   RGB {r} {g} {b}   ELA diff {dr} {dg} {db}"
+    expected = f"x 12  y 5   RGB {r} {g} {b}   ELA q90 diff {dr} {dg} {db}"
     assert window.status_position.text() == expected
     window.views.hovered.emit(500.0, 5.0)  # outside the image
     assert window.status_position.text() == ""
