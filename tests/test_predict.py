@@ -259,6 +259,28 @@ def test_predict_paths_reports_bad_files_in_order(models, folder):
             assert item.prediction is None
 
 
+@pytest.mark.parametrize("kind", ["resize", "tiles"])
+def test_batch_loader_runs_one_ela_strip_beside_the_network(models, tmp_path, kind, monkeypatch):
+    """The network's chunks use every core, so the loader's ELA must not split into strips."""
+    import threading
+
+    import forensic_viewer.core.ela as core_ela
+
+    big = make_jpeg(tmp_path / "big.jpg", height=640, width=1100, seed=9)  # 2 strips by default
+    calls = []
+    original = core_ela.ela_difference
+
+    def spy(image, quality=90, backend="auto", workers=None):
+        calls.append((threading.current_thread().name, workers))
+        return original(image, quality, backend=backend, workers=workers)
+
+    monkeypatch.setattr(core_ela, "ela_difference", spy)
+    monkeypatch.setattr("forensic_viewer.ml.preprocess.ela_difference", spy)
+    items = list(predict_paths([big], Predictor(models[kind])))
+    assert items[0].ok and calls
+    assert all(name.startswith("predict-loader") and workers == 1 for name, workers in calls)
+
+
 def test_predict_paths_with_a_tile_model(models, folder):
     _, good = folder
     predictor = Predictor(models["tiles"])

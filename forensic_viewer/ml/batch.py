@@ -18,6 +18,7 @@ from .predict import Cancel, Prediction, PredictionCancelled, Predictor
 from .preprocess import Recipe, ela_rendering, resized_input
 
 PREFETCH_FILES = 2
+LOADER_ELA_WORKERS = 1
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class _Prepared:
 def _prepare(path: Path, recipe: Recipe) -> _Prepared:
     started = time.perf_counter()
     try:
-        rendering = ela_rendering(load_image(path).pixels, recipe)
+        # One ELA strip: the loader runs beside the network, whose chunks already use every
+        # core, so more strips would only oversubscribe them.
+        rendering = ela_rendering(load_image(path).pixels, recipe, workers=LOADER_ELA_WORKERS)
         if recipe.mode == "tiles":
             return _Prepared(None, rendering, time.perf_counter() - started)
         inputs = resized_input(rendering, recipe)[None]

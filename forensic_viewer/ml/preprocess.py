@@ -83,20 +83,23 @@ GHOST = Recipe(
 RECIPES = {"classic": CLASSIC, "tiles": TILES, "ghost": GHOST}
 
 
-def ela_rendering(rgb: np.ndarray, recipe: Recipe = CLASSIC) -> np.ndarray:
+def ela_rendering(
+    rgb: np.ndarray, recipe: Recipe = CLASSIC, workers: int | None = None
+) -> np.ndarray:
     """The network's native-resolution view of an image, uint8 H x W x 3.
 
     For 'rgb' channels this is exactly the classic recipe's auto-brightness ELA image.
+    ``workers`` caps the ELA's parallel strips (default: one per core).
     """
     if recipe.channels == "ghost":
         planes = [
-            render(ela_difference(rgb, q), scale=recipe.gain, grayscale=True)[0]
+            render(ela_difference(rgb, q, workers=workers), scale=recipe.gain, grayscale=True)[0]
             for q in recipe.qualities
         ]
         return np.ascontiguousarray(np.stack(planes, axis=2))
     if recipe.channels != "rgb":
         raise ValueError(f"unknown recipe channels {recipe.channels!r}")
-    return ela(rgb, recipe.quality, scale="auto").rendering
+    return ela(rgb, recipe.quality, scale="auto", workers=workers).rendering
 
 
 def to_chw_float(array_hwc: np.ndarray) -> np.ndarray:
