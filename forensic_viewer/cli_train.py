@@ -160,9 +160,13 @@ def _scan(path: str):
         return None, fail(f"{path}: no such folder")
     if not dataset.samples:
         message = f"{path}: no labelled images"
-        if dataset.skipped:
-            return None, fail(f"{message}; {len(dataset.skipped)} files skipped as unreadable")
-        return None, fail(f"{message} (use authentic/ and tampered/ folders, or Au_/Tp_ names)")
+        unlabelled = [r for _, r in dataset.skipped if r.startswith(("no class", "unsupported"))]
+        unreadable = len(dataset.skipped) - len(unlabelled)
+        if unreadable:
+            message += f"; {unreadable} labelled files skipped as unreadable"
+        if unreadable == 0 or unlabelled:
+            message += " (use authentic/ and tampered/ folders, or Au_/Tp_ names)"
+        return None, fail(message)
     return dataset, 0
 
 

@@ -49,6 +49,7 @@ def main() -> int:
                 + ["--screenshot", str(out), "--view", view, *images],
                 check=True,
                 env=env,
+                timeout=300,
             )
     return 0
 

@@ -143,11 +143,18 @@ def test_evaluate_when_no_image_can_be_read(small_model, tmp_path, capsys):
     for folder in ("cut", "junk"):  # the scan's header check skips them all
         assert main(["evaluate", str(tmp_path / folder), "--model", str(model)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].endswith("4 files skipped as unreadable")
+        assert len(err) == 1 and err[0].endswith("; 4 labelled files skipped as unreadable")
+    flat = tmp_path / "flat"  # good images, but no class folders or names
+    flat.mkdir()
+    for source in sorted((root / "authentic").glob("*.jpg"))[:3]:
+        (flat / f"photo-{source.name}").write_bytes(source.read_bytes())
+    assert main(["evaluate", str(flat), "--model", str(model)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"forensic-viewer: error: {flat}: no labelled images "
+        "(use authentic/ and tampered/ folders, or Au_/Tp_ names)"
+    ]
     # past the scan (no header check), decoding fails for every file: a clear error, no crash
     samples = data.scan_dataset(tmp_path / "cut", check_headers=False).samples
     with pytest.raises(ValueError, match="none of the 4 images could be read"):
         list(t.evaluate_iter(load_model(model), samples))
-    assert main(["evaluate", str(tmp_path / "junk"), "--model", str(model)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].endswith("4 files skipped as unreadable")

@@ -246,6 +246,7 @@ def test_installed_wheel_runs_away_from_the_checkout_with_its_default_model(tmp_
          "print(m.__file__); print(m.default_model_path())"],
         capture_output=True, text=True, timeout=60, cwd=elsewhere, env=env,
     )  # fmt: skip
+    assert where.returncode == 0, where.stderr[-2000:]
     module_file, default_model = where.stdout.split()
     assert module_file.startswith(str(target)), where.stdout
     assert default_model == str(target / "forensic_viewer" / "models" / "default.safetensors")

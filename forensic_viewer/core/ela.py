@@ -156,7 +156,10 @@ def _diff_strip_fast(
         encoded.tobytes(), colorspace="RGB", fastdct=False, fastupsample=False
     )
     target = None if out is None else out[start:stop]
-    return cv2.absdiff(rgb[start:stop], decoded[start - lo : stop - lo], dst=target)
+    result = cv2.absdiff(rgb[start:stop], decoded[start - lo : stop - lo], dst=target)
+    if target is not None and not np.shares_memory(result, target):
+        target[...] = result  # OpenCV allocated a new array instead of writing into the view
+    return result
 
 
 def strip_bounds(height: int, strips: int) -> list[tuple[int, int]]:

@@ -117,7 +117,7 @@ def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") 
     try:
         return _run(app, paths, screenshot, view)
     except Exception as exc:  # noqa: BLE001 - start-up failed: log it and tell the user
-        hook.fatal(exc)
+        hook.fatal(exc, wait=screenshot is None)
         return 1
     finally:
         hook.uninstall()

@@ -136,10 +136,10 @@ class ExceptHook:
         except Exception:  # noqa: BLE001 - the hook must never raise itself
             logger.exception("the error dialog could not be shown")
 
-    def fatal(self, exc: BaseException) -> None:
+    def fatal(self, exc: BaseException, wait: bool = True) -> None:
         """An error that ends the GUI before its event loop runs (start-up): logged, printed and
-        shown in a dialog that waits for the user, so a launch from a desktop menu never ends
-        silently."""
+        shown in a dialog that waits for the user (``wait``; not in scripted runs such as
+        ``--screenshot``), so a launch from a desktop menu never ends silently."""
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         summary = short_message(type(exc), exc)
         logger.critical("Forensic Viewer could not start\n%s", details.rstrip())
@@ -147,7 +147,8 @@ class ExceptHook:
         self.reports.append(summary)
         try:
             box = self.show(summary, details, self.log_path)
-            if isinstance(box, QMessageBox) and QApplication.platformName() != "offscreen":
+            interactive = wait and QApplication.platformName() != "offscreen"
+            if isinstance(box, QMessageBox) and interactive:
                 box.exec()
         except Exception:  # noqa: BLE001 - the hook must never raise itself
             logger.exception("the error dialog could not be shown")

@@ -38,18 +38,25 @@ def array_to_pixmap(array: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(image.copy())
 
 
-def boxed_icon(array: np.ndarray, size: int = ICON_SIZE) -> QIcon:
+def boxed_icon(array: np.ndarray, size: int = ICON_SIZE, pixel_ratio: float = 1.0) -> QIcon:
     """The thumbnail centred on a transparent square, so every name starts in the same column
-    whatever the picture's orientation."""
+    whatever the picture's orientation. Drawn at the screen's pixel ratio (sharp on HiDPI);
+    small pictures are not enlarged."""
     thumbnail = array_to_pixmap(array)
-    canvas = QPixmap(size, size)
+    side = round(size * pixel_ratio)
+    canvas = QPixmap(side, side)
     canvas.fill(Qt.GlobalColor.transparent)
+    if thumbnail.width() > side or thumbnail.height() > side:
+        thumbnail = thumbnail.scaled(
+            side,
+            side,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
     painter = QPainter(canvas)
-    scaled = thumbnail.scaled(
-        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
-    painter.drawPixmap((size - scaled.width()) // 2, (size - scaled.height()) // 2, scaled)
+    painter.drawPixmap((side - thumbnail.width()) // 2, (side - thumbnail.height()) // 2, thumbnail)
     painter.end()
+    canvas.setDevicePixelRatio(pixel_ratio)
     return QIcon(canvas)
 
 
@@ -83,7 +90,7 @@ class Filmstrip(QListWidget):
 
     # ---- documents ---------------------------------------------------------------------------
     def add_document(self, doc: Document) -> QListWidgetItem:
-        item = QListWidgetItem(boxed_icon(doc.thumbnail), "")
+        item = QListWidgetItem(boxed_icon(doc.thumbnail, pixel_ratio=self.devicePixelRatioF()), "")
         item.setData(DOC_ID_ROLE, doc.id)
         item.setData(ORDER_ROLE, self._next_order)
         self._next_order += 1

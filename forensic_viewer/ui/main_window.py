@@ -165,7 +165,8 @@ class MainWindow(NetworkMixin, QMainWindow):
         self.controls.layoutChanged.connect(self.set_layout_mode)
         self.controls.opacityChanged.connect(self._on_opacity)
         self.views.hovered.connect(self._on_hover)
-        self.grid.hovered.connect(self._on_hover)
+        # over a grid cell, the ELA tab's difference (another quality) would mislead: omit it
+        self.grid.hovered.connect(lambda x, y: self._on_hover(x, y, with_ela=False))
         self.views.zoomChanged.connect(lambda z: self._on_zoom(z, "ela"))
         self.grid.zoomChanged.connect(lambda z: self._on_zoom(z, "grid"))
         self.grid.qualitiesChanged.connect(self.app_settings.set_grid_qualities)
@@ -324,7 +325,7 @@ class MainWindow(NetworkMixin, QMainWindow):
         if tab is None or tab == self.current_tab():
             self.status_zoom.setText(f"Zoom {zoom * 100:.0f}%")
 
-    def _on_hover(self, x: float, y: float) -> None:
+    def _on_hover(self, x: float, y: float, with_ela: bool = True) -> None:
         frame = self.session.last_frame
         if frame is None or math.isnan(x):
             self.status_position.setText("")
@@ -335,12 +336,11 @@ class MainWindow(NetworkMixin, QMainWindow):
             self.status_position.setText("")
             return
         r, g, b = (int(v) for v in frame.original[row, col])
-        dr, dg, db = (int(v) for v in frame.diff[row, col])
-        # the quality says which ELA the numbers are from (also over the grid's cells)
-        quality = frame.settings.quality
-        self.status_position.setText(
-            f"x {col}  y {row}   RGB {r} {g} {b}   ELA q{quality} diff {dr} {dg} {db}"
-        )
+        text = f"x {col}  y {row}   RGB {r} {g} {b}"
+        if with_ela:
+            dr, dg, db = (int(v) for v in frame.diff[row, col])
+            text += f"   ELA q{frame.settings.quality} diff {dr} {dg} {db}"
+        self.status_position.setText(text)
 
     def _update_status(self) -> None:
         doc = self.session.current

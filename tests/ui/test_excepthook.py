@@ -168,7 +168,9 @@ def test_run_gui_installs_the_hook_and_reports_a_failed_start(qtbot, monkeypatch
 
 
 def test_the_log_rotates_and_keeps_a_few_files(tmp_path):
+    level, propagate = logger.level, logger.propagate
     path = excepthook.setup_logging(tmp_path / "logs")
+    logger.propagate = False  # 5 MB of records stay out of pytest's log capture
     try:
         line = "x" * 10_000
         for _ in range(excepthook.LOG_BYTES * (excepthook.LOG_BACKUPS + 2) // len(line)):
@@ -178,6 +180,8 @@ def test_the_log_rotates_and_keeps_a_few_files(tmp_path):
         assert names == sorted(expected)
         assert all(p.stat().st_size <= excepthook.LOG_BYTES for p in path.parent.iterdir())
     finally:
+        logger.setLevel(level)
+        logger.propagate = propagate
         for handler in list(logger.handlers):
             if isinstance(handler, RotatingFileHandler):
                 logger.removeHandler(handler)

@@ -171,6 +171,8 @@ def test_status_bar_shows_pixel_values_under_the_mouse(qtbot, window, images):
     assert window.status_position.text() == expected
     window.views.hovered.emit(500.0, 5.0)  # outside the image
     assert window.status_position.text() == ""
+    window.grid.hovered.emit(12.7, 5.2)  # a grid cell shows another quality: no ELA numbers
+    assert window.status_position.text() == f"x 12  y 5   RGB {r} {g} {b}"
 
 
 def test_space_flips_and_layouts(qtbot, window, images):

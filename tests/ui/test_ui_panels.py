@@ -134,3 +134,27 @@ def test_high_zoom_is_pixel_exact_and_aspect_locked(qtbot, window, tmp_path):
     assert 30 < len(colours) <= 11 * 6
     source_colours = {tuple(c) for c in noise.reshape(-1, 3)}
     assert colours <= source_colours
+
+
+def test_filmstrip_icons_are_square_whatever_the_orientation(qtbot):
+    from PySide6.QtCore import QSize
+
+    from forensic_viewer.ui.filmstrip import ICON_SIZE, boxed_icon
+
+    portrait, landscape, tiny = photo(64, 160), photo(160, 107), photo(20, 12)
+    for array in (portrait, landscape, tiny):
+        icon = boxed_icon(array)
+        assert icon.availableSizes() == [QSize(ICON_SIZE, ICON_SIZE)]
+        image = icon.pixmap(ICON_SIZE, ICON_SIZE).toImage()
+        # transparent margins around the picture, which is centred and not enlarged
+        opaque_columns = [x for x in range(ICON_SIZE) if image.pixelColor(x, 48).alpha() == 255]
+        opaque_rows = [y for y in range(ICON_SIZE) if image.pixelColor(48, y).alpha() == 255]
+        width = len(opaque_columns)
+        height = len(opaque_rows)
+        expected = (
+            (38, 96) if array is portrait else (96, 64) if array is landscape else (20, 12)
+        )
+        assert (width, height) == expected
+        assert abs(opaque_columns[0] - (ICON_SIZE - width - opaque_columns[0])) <= 1
+    sharp = boxed_icon(landscape, pixel_ratio=2.0)
+    assert sharp.pixmap(QSize(ICON_SIZE, ICON_SIZE), 2.0).width() == 2 * ICON_SIZE
