@@ -151,9 +151,7 @@ def test_filmstrip_icons_are_square_whatever_the_orientation(qtbot):
         opaque_rows = [y for y in range(ICON_SIZE) if image.pixelColor(48, y).alpha() == 255]
         width = len(opaque_columns)
         height = len(opaque_rows)
-        expected = (
-            (38, 96) if array is portrait else (96, 64) if array is landscape else (20, 12)
-        )
+        expected = (38, 96) if array is portrait else (96, 64) if array is landscape else (20, 12)
         assert (width, height) == expected
         assert abs(opaque_columns[0] - (ICON_SIZE - width - opaque_columns[0])) <= 1
     sharp = boxed_icon(landscape, pixel_ratio=2.0)
