@@ -130,7 +130,10 @@ class NetworkPanel(QGroupBox):
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)
         self.heatmap = QCheckBox("Heatmap over the original (H)")
         self.heatmap.setToolTip(
-            "Draw the network's P(tampered) per 128 px tile over the original view"
+            "Draw the network's P(tampered) per 128 px tile over the original view.\n"
+            "It shows which parts look re-compressed, not the outline of a pasted object\n"
+            "(the default model's tiles are all high on a flagged image): read the ELA and\n"
+            "the quality grid to localise an edit. Details: Model > Show Model Card."
         )
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
