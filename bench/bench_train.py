@@ -29,6 +29,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from forensic_viewer.ml import scoring  # noqa: E402
 from forensic_viewer.ml import train as t  # noqa: E402
 from forensic_viewer.ml.model import ElaCnn  # noqa: E402
 
@@ -62,7 +63,7 @@ def our_loop(batches: list, labels: torch.Tensor, bf16: bool):
     def run() -> None:
         model.train()
         for batch in batches:
-            x = t.to_input(batch, device)
+            x = scoring.to_input(batch, device)
             t.train_step(model, optimizer, scheduler, loss_fn, x, labels, device, bf16)
 
     return run
@@ -86,7 +87,7 @@ def main() -> int:
     shape = (args.batch_size, 3, 128, 128)
     batches = [torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)] * args.batches
     labels = torch.randint(0, 2, (args.batch_size,), generator=generator)
-    bf16 = t.use_bf16(args.bf16, torch.device("cpu"))
+    bf16 = scoring.use_bf16(args.bf16, torch.device("cpu"))
     loops = {
         "baseline fp32 NCHW": baseline_loop(batches, labels),
         "ours fp32 channels-last": our_loop(batches, labels, False),
@@ -96,7 +97,7 @@ def main() -> int:
     }
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-        f"native bf16: {t.cpu_has_native_bf16()}, batch {args.batch_size}, "
+        f"native bf16: {scoring.cpu_has_native_bf16()}, batch {args.batch_size}, "
         f"{args.batches} batches x {args.rounds} rounds"
     )
     for run in loops.values():  # warm-up: first-call allocations and oneDNN kernel selection

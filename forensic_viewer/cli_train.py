@@ -334,7 +334,7 @@ def _f(value) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .core.errors import ForensicError
-    from .ml import train as t
+    from .ml import scoring
     from .ml.data import CachingProgress, split_dataset
     from .ml.modelfile import load_model, resolve_model
 
@@ -350,12 +350,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         split = split_dataset(dataset, args.val_fraction, args.seed)
         samples = split.val if args.subset == "val" else split.train
     bar, phase, report = None, None, None
-    runner = t.evaluate_iter(loaded, samples, device=args.device)
+    runner = scoring.evaluate_iter(loaded, samples, device=args.device)
     try:
         while True:
             event = next(runner)
             caching = isinstance(event, CachingProgress)
-            if not caching and not isinstance(event, t.ValidationProgress):
+            if not caching and not isinstance(event, scoring.ValidationProgress):
                 continue
             description = "ELA inputs" if caching else "scoring"
             if phase != description:

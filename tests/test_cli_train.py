@@ -8,7 +8,7 @@ import pytest
 from test_train import SMALL, make_dataset
 
 from forensic_viewer.cli import main
-from forensic_viewer.ml import data
+from forensic_viewer.ml import data, scoring
 from forensic_viewer.ml import train as t
 from forensic_viewer.ml.modelfile import load_model
 
@@ -157,4 +157,4 @@ def test_evaluate_when_no_image_can_be_read(small_model, tmp_path, capsys):
     # past the scan (no header check), decoding fails for every file: a clear error, no crash
     samples = data.scan_dataset(tmp_path / "cut", check_headers=False).samples
     with pytest.raises(ValueError, match="none of the 4 images could be read"):
-        list(t.evaluate_iter(load_model(model), samples))
+        list(scoring.evaluate_iter(load_model(model), samples))

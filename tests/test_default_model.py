@@ -13,8 +13,7 @@ import pytest
 from conftest import CASIA, needs_casia
 
 from forensic_viewer.core.images import load_image
-from forensic_viewer.ml import data
-from forensic_viewer.ml import train as t
+from forensic_viewer.ml import data, scoring
 from forensic_viewer.ml.modelfile import default_model_path, load_model
 from forensic_viewer.ml.predict import Predictor
 
@@ -37,7 +36,7 @@ def test_validation_split_reproduces_the_card():
     dataset = data.scan_dataset(CASIA)
     split = data.split_dataset(dataset, split_card["val_fraction"], split_card["seed"])
     assert len(split.val) == loaded.card.metrics["validation"]["count"]
-    report = t.evaluate(loaded, split.val, device="cpu")  # the card was measured on the CPU
+    report = scoring.evaluate(loaded, split.val, device="cpu")  # the card was measured on the CPU
     card = loaded.card.metrics["validation"]
     assert report["confusion_matrix"] == card["confusion_matrix"]
     assert report["roc_auc"] == pytest.approx(card["roc_auc"], abs=2e-3)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from forensic_viewer.ml import data
+from forensic_viewer.ml import data, scoring
 from forensic_viewer.ml import train as t
 from forensic_viewer.ml.model import ElaCnn
 from forensic_viewer.ml.modelfile import load_model
@@ -157,7 +157,7 @@ def test_trained_model_card_and_evaluate_agree(dataset, tmp_path):
     report = card.metrics["validation"]
     val = data.split_dataset(dataset, 0.2, 3).val
     assert report["count"] == len(val)
-    evaluated = t.evaluate(loaded, val)
+    evaluated = scoring.evaluate(loaded, val)
     assert evaluated["confusion_matrix"] == report["confusion_matrix"]
     assert evaluated["roc_auc"] == pytest.approx(report["roc_auc"], abs=1e-6)
 
@@ -198,8 +198,8 @@ def test_tiles_recipe_uses_masks_and_scores_whole_images(tmp_path):
     assert finished.card.recipe["mode"] == "tiles"
     # Scoring keeps each image's tiles together: 64 x 48 with 32-px tiles, stride 16 -> 3 x 2.
     cached = _drain(data.cache_inputs(val, SMALL_TILES))
-    scoring = t.score_logits_iter(finished.model, cached, SMALL_TILES, torch.device("cpu"), 5)
-    logits = _drain(scoring)
+    scores = scoring.score_logits_iter(finished.model, cached, SMALL_TILES, torch.device("cpu"), 5)
+    logits = _drain(scores)
     assert [z.shape for z in logits] == [(6, 2)] * len(val)
     assert finished.metrics["train_images_per_s"] > 0
     assert finished.history[0]["epoch"] == 1

@@ -12,6 +12,7 @@ newer Keras never reports, so it never fired; ours does) and the best epoch's we
 Speed: inputs come from the ELA cache as uint8, the network runs channels-last, and on CPUs with
 native bfloat16 (AVX-512 BF16 / AMX) the forward and backward passes run under bf16 autocast
 (weights and the optimizer stay float32). Validation always runs in float32, as prediction does.
+Scoring, devices and the evaluation of a saved model live in ``scoring``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Generator
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -45,9 +45,17 @@ from .data import (
 )
 from .metrics import calibrate_and_report, image_scores
 from .model import ElaCnn
-from .modelfile import LoadedModel, ModelCard, save_model
+from .modelfile import ModelCard, save_model
 from .preprocess import Recipe
-from .tiles import TileSampler, count_tiles, iter_tile_batches
+from .scoring import (
+    ValidationProgress,  # re-exported: one of the events train() yields
+    autocast,
+    resolve_device,
+    score_logits_iter,
+    to_input,
+    use_bf16,
+)
+from .tiles import TileSampler
 
 Cancel = Callable[[], bool] | None
 IGNORE = -100
@@ -75,16 +83,6 @@ class BatchProgress:
     batch: int
     batches: int
     loss: float
-    images_per_s: float
-
-
-@dataclass(frozen=True)
-class ValidationProgress:
-    """Scoring the validation images after an epoch (or any images in evaluate)."""
-
-    epoch: int
-    batch: int
-    batches: int
     images_per_s: float
 
 
@@ -118,37 +116,6 @@ class Finished:
     history: list = field(default_factory=list)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but is not available")
-    return torch.device(name)
-
-
-def cpu_has_native_bf16() -> bool:
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def use_bf16(setting: str, device: torch.device) -> bool:
-    if setting == "on":
-        return True
-    if setting == "off":
-        return False
-    return device.type == "cpu" and cpu_has_native_bf16()
-
-
-def autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
-
-
-def to_input(batch_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 N x 3 x H x W -> float32 / 255, channels-last (exactly classic_input's values)."""
-    x = batch_uint8.to(device, non_blocking=True).float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Adam:
     """Adam with Keras' epsilon (1e-7). The fused kernel updates all 29.5 M weights in one pass
     instead of several (measurably faster on the CPU here; same algorithm)."""
@@ -163,54 +130,6 @@ def _class_weights(labels: np.ndarray, device: torch.device) -> torch.Tensor:
     counts = np.array([(labels == c).sum() for c in (AUTHENTIC, TAMPERED)], dtype=np.float64)
     weights = np.where(counts > 0, counts.sum() / (2.0 * np.maximum(counts, 1)), 0.0)
     return torch.tensor(weights, dtype=torch.float32, device=device)
-
-
-# ---------------------------------------------------------------------------------------------
-# Scoring (validation and evaluate share it)
-
-
-def score_logits_iter(
-    model: nn.Module,
-    inputs: CachedInputs,
-    recipe: Recipe,
-    device: torch.device,
-    batch_size: int = 64,
-    cancel: Cancel = None,
-) -> Generator[ValidationProgress, None, list[np.ndarray] | None]:
-    """Per image: logits (1 x 2 for resize recipes, tiles x 2 for tiles), float32, eval mode.
-
-    Yields ValidationProgress (epoch 0); returns None when cancelled.
-    """
-    model.eval()
-    if recipe.mode == "tiles":
-        total = count_tiles(inputs.arrays, recipe)
-        source = iter_tile_batches(inputs.arrays, recipe, batch_size)
-    else:
-        stacked = np.stack(inputs.arrays)
-        total = len(stacked)
-        source = (
-            (stacked[i : i + batch_size], np.arange(i, min(i + batch_size, total)))
-            for i in range(0, total, batch_size)
-        )
-    outputs, owners, done = [], [], 0
-    batches = -(-total // batch_size)
-    started = time.perf_counter()
-    with torch.no_grad():
-        for batch, (array, owner) in enumerate(source, 1):
-            if cancel is not None and cancel():
-                return None
-            tensor = torch.from_numpy(array)
-            if recipe.mode == "tiles":
-                tensor = tensor.permute(0, 3, 1, 2)  # NHWC tiles: a channels-last view
-            outputs.append(model(to_input(tensor, device)).float().cpu().numpy())
-            owners.append(owner)
-            done += len(owner)
-            yield ValidationProgress(
-                0, batch, batches, done / max(time.perf_counter() - started, 1e-9)
-            )
-    logits = np.concatenate(outputs) if outputs else np.zeros((0, 2), np.float32)
-    per_image = np.bincount(np.concatenate(owners), minlength=len(inputs.arrays)) if owners else []
-    return np.split(logits, np.cumsum(per_image)[:-1]) if owners else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,48 +422,3 @@ def save_trained(finished: Finished, path: str | Path, half: bool = False) -> Pa
     card = copy.copy(finished.card)
     card.name = Path(path).name.removesuffix(".safetensors")
     return save_model(path, finished.model, card, half=half)
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation of a saved model
-
-
-def evaluate_iter(
-    loaded: LoadedModel,
-    samples: list[Sample],
-    device: str = "auto",
-    workers: int = 2,
-    cancel: Cancel = None,
-) -> Generator[object, None, dict | None]:
-    """Yields CachingProgress and ValidationProgress; returns the report (None if cancelled).
-
-    Raises ValueError for an unavailable device or when no image could be read.
-    """
-    recipe = loaded.recipe
-    target = resolve_device(device)  # before the ELA work, so a wrong device fails at once
-    inputs = yield from cache_inputs(samples, recipe, workers, cancel)
-    if inputs is None:
-        return None
-    if not inputs.samples:
-        raise ValueError(f"none of the {len(samples)} images could be read")
-    model = loaded.model.to(target).to(memory_format=torch.channels_last)
-    logits = yield from score_logits_iter(model, inputs, recipe, target, cancel=cancel)
-    if logits is None:
-        return None
-    labels = np.array([s.label for s in inputs.samples], dtype=np.int64)
-    scores = image_scores(logits, recipe, loaded.card.temperature)
-    report = m.classification_report(labels, scores, loaded.card.threshold)
-    report["model"] = loaded.card.name
-    report["weights_sha256"] = loaded.card.weights_sha256
-    report["unreadable_files"] = [[str(p), reason] for p, reason in inputs.failed]
-    return m.json_safe(report)
-
-
-def evaluate(loaded: LoadedModel, samples: list[Sample], device: str = "auto") -> dict:
-    """evaluate_iter without the progress events."""
-    runner = evaluate_iter(loaded, samples, device)
-    while True:
-        try:
-            next(runner)
-        except StopIteration as stop:
-            return stop.value
