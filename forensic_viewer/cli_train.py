@@ -160,11 +160,10 @@ def _scan(path: str):
         return None, fail(f"{path}: no such folder")
     if not dataset.samples:
         message = f"{path}: no labelled images"
-        unlabelled = [r for _, r in dataset.skipped if r.startswith(("no class", "unsupported"))]
-        unreadable = len(dataset.skipped) - len(unlabelled)
+        unreadable = len(dataset.unreadable())
         if unreadable:
             message += f"; {unreadable} labelled files skipped as unreadable"
-        if unreadable == 0 or unlabelled:
+        if unreadable < len(dataset.skipped) or not dataset.skipped:
             message += " (use authentic/ and tampered/ folders, or Au_/Tp_ names)"
         return None, fail(message)
     return dataset, 0

@@ -38,6 +38,9 @@ TAMPERED_FOLDERS = frozenset(
 )
 MASK_FOLDERS = frozenset({"mask", "masks", "groundtruth", "ground_truth", "gt"})
 MASK_SUFFIXES = ("_gt", "_mask")
+NO_CLASS, UNSUPPORTED = "no class", "unsupported file type"
+NOT_LABELLED_REASONS = (NO_CLASS, UNSUPPORTED)
+"""How the reasons of skipped files without a usable label begin (see Dataset.unreadable)."""
 MIN_PER_CLASS = 20
 """Fewer images than this in a class gives a warning: the model cannot learn much from them."""
 IMBALANCE_RATIO = 3.0
@@ -68,6 +71,11 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)
     group_source: str = "none"
     """'manifest', 'casia-names' or 'none' (no groups known: a random split)."""
+
+    def unreadable(self) -> list[tuple[Path, str]]:
+        """Skipped files that had a class but could not be read (the others had no class or an
+        unsupported type)."""
+        return [(p, r) for p, r in self.skipped if not r.startswith(NOT_LABELLED_REASONS)]
 
     def counts(self) -> dict[str, int]:
         labels = Counter(s.label for s in self.samples)
@@ -195,10 +203,10 @@ def scan_dataset(root: str | Path, check_headers: bool = True) -> Dataset:
         label = label_from_path(relative)
         if label is None:
             if is_image_path(path):
-                skipped.append((path, "no class: not in a class folder, no Au_/Tp_/Sp_ name"))
+                skipped.append((path, f"{NO_CLASS}: not in a class folder, no Au_/Tp_/Sp_ name"))
             continue
         if not is_image_path(path):
-            skipped.append((path, f"unsupported file type '{path.suffix or path.name}'"))
+            skipped.append((path, f"{UNSUPPORTED} '{path.suffix or path.name}'"))
             continue
         problem = _header_problem(path) if check_headers else None
         if problem:
