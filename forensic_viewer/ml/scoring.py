@@ -4,7 +4,7 @@ trainer's validation and ``evaluate`` share it), and the evaluation of a saved m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -16,10 +16,9 @@ from . import metrics as m
 from .data import CachedInputs, Sample, cache_inputs
 from .metrics import image_scores
 from .modelfile import LoadedModel
+from .predict import Cancel
 from .preprocess import Recipe
 from .tiles import count_tiles, iter_tile_batches
-
-Cancel = Callable[[], bool] | None
 
 
 @dataclass(frozen=True)

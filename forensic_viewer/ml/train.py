@@ -46,6 +46,7 @@ from .data import (
 from .metrics import calibrate_and_report, image_scores
 from .model import ElaCnn
 from .modelfile import ModelCard, save_model
+from .predict import Cancel
 from .preprocess import Recipe
 from .scoring import (
     ValidationProgress,  # re-exported: one of the events train() yields
@@ -57,7 +58,6 @@ from .scoring import (
 )
 from .tiles import TileSampler
 
-Cancel = Callable[[], bool] | None
 IGNORE = -100
 MONITORS: dict[str, Callable] = {
     "val_acc": lambda epoch: epoch.val_acc,
