@@ -90,7 +90,7 @@ def bench_slider(repeats: int, folder: Path) -> dict:
     from PySide6.QtCore import QElapsedTimer, QTimer
 
     from forensic_viewer.ui.app import create_application, wait_until_idle
-    from forensic_viewer.ui.main_window import MainWindow
+    from forensic_viewer.ui.viewer.main_window import MainWindow
 
     path = write_mosaic_jpeg(folder, 4000, 3000)
     app = create_application()
@@ -172,8 +172,8 @@ def bench_slider(repeats: int, folder: Path) -> dict:
 MEMORY_24MP_CHILD = """
 import json, resource, sys
 from forensic_viewer.ui.app import create_application, wait_until_idle
-from forensic_viewer.ui.main_window import MainWindow
-from forensic_viewer.ui.document import ElaSettings
+from forensic_viewer.ui.viewer.main_window import MainWindow
+from forensic_viewer.ui.viewer.document import ElaSettings
 NO_MODEL
 app = create_application()
 window = MainWindow(); window.resize(1600, 1000); window.show()
@@ -192,7 +192,7 @@ MEMORY_FILMSTRIP_CHILD = """
 import json, resource, sys
 from pathlib import Path
 from forensic_viewer.ui.app import create_application, wait_until_idle
-from forensic_viewer.ui.main_window import MainWindow
+from forensic_viewer.ui.viewer.main_window import MainWindow
 files = sys.argv[1:]
 NO_MODEL
 app = create_application()
@@ -216,7 +216,7 @@ print(json.dumps({
 # The viewer's own memory: no model to find, so torch is never imported.
 HIDE_MODELS = """
 import tempfile
-import forensic_viewer.ui.model_catalog as catalog
+import forensic_viewer.ui.network.model_catalog as catalog
 empty = tempfile.mkdtemp()
 catalog.bundled_dir = lambda: __import__("pathlib").Path(empty)
 """

@@ -74,7 +74,7 @@ def mosaic_jpeg(folder: Path, width: int, height: int) -> Path:
 
 def new_window(model: Path):
     from forensic_viewer.ui.app import create_application
-    from forensic_viewer.ui.main_window import MainWindow
+    from forensic_viewer.ui.viewer.main_window import MainWindow
 
     app = create_application()
     window = MainWindow()

@@ -44,7 +44,7 @@ def main():
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else None  # None: the classic defaults
     make_subset()
     from forensic_viewer.ui.app import create_application
-    from forensic_viewer.ui.training_wizard import TrainingWizard
+    from forensic_viewer.ui.training.wizard import TrainingWizard
 
     app = create_application()
     wizard = TrainingWizard(start_folder=str(SUBSET))

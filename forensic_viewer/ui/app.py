@@ -62,7 +62,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 def create_window(
     paths: list[str] | None = None, view: str = "ela", size: tuple[int, int] | None = None
 ):
-    from .main_window import MainWindow
+    from .viewer.main_window import MainWindow
 
     window = MainWindow()
     if view:

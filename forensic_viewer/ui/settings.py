@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from .document import ElaSettings
+from .viewer.document import ElaSettings
 
 ORGANIZATION = "forensic-viewer"
 APPLICATION = "forensic-viewer"

@@ -14,7 +14,7 @@ from badinput import make_corpus, snapshot
 from PySide6.QtWidgets import QApplication
 from uihelp import drop, save_tiny_model, wait_idle, window  # noqa: F401
 
-from forensic_viewer.ui.document import printable, verdict_text
+from forensic_viewer.ui.viewer.document import printable, verdict_text
 
 
 def test_dropping_the_bad_input_corpus_with_a_model(qtbot, window, tmp_path):

@@ -11,9 +11,9 @@ from PIL import Image
 from uihelp import images, photo, save_tiny_model, wait_idle, window, write_jpeg  # noqa: F401
 
 from forensic_viewer.core.images import load_image, orient
-from forensic_viewer.ui.document import percent
-from forensic_viewer.ui.heatmap import heat_lut
-from forensic_viewer.ui.verdict_jobs import colour_heatmap, make_overlay, sampled_heatmap
+from forensic_viewer.ui.network.heatmap import heat_lut
+from forensic_viewer.ui.network.verdict_jobs import colour_heatmap, make_overlay, sampled_heatmap
+from forensic_viewer.ui.viewer.document import percent
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from uihelp import (
 )
 
 from forensic_viewer.core.paths import user_models_dir
-from forensic_viewer.ui import model_catalog
-from forensic_viewer.ui.main_window import MainWindow
+from forensic_viewer.ui.network import model_catalog
+from forensic_viewer.ui.viewer.main_window import MainWindow
 
 CARD_METRICS = {
     "validation": {
@@ -149,7 +149,7 @@ def test_load_model_file_dialog_takes_the_card_or_the_weights(qtbot, window, ima
 
 def test_train_new_model_opens_the_wizard_and_uses_its_model(qtbot, window, images, tmp_path):
     wizard = window.model_menu.open_training_wizard()  # owned by the window
-    from forensic_viewer.ui.training_wizard import TrainingWizard
+    from forensic_viewer.ui.training.wizard import TrainingWizard
 
     assert isinstance(wizard, TrainingWizard) and wizard.isVisible()
     trained = save_tiny_model(tmp_path / "trained" / "my-model", seed=6)
@@ -167,7 +167,7 @@ def test_train_without_the_wizard_module_says_so(qtbot, window, monkeypatch):
     real_import = importlib.import_module
 
     def no_wizard(name, *args):
-        if name == "forensic_viewer.ui.training_wizard":
+        if name == "forensic_viewer.ui.training.wizard":
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return real_import(name, *args)
 
@@ -187,7 +187,7 @@ def test_train_without_the_wizard_module_says_so(qtbot, window, monkeypatch):
 def test_the_shipped_default_is_used_and_warmed_up_after_start(
     qtbot, images, monkeypatch, tmp_path
 ):
-    from forensic_viewer.ui import network_view
+    from forensic_viewer.ui.network import network_view
 
     bundled = hide_bundled_models(monkeypatch, tmp_path / "bundled")
     default = save_tiny_model(bundled / "default", seed=8)

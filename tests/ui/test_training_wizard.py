@@ -22,10 +22,10 @@ from PySide6.QtWidgets import QApplication, QWizard
 
 from forensic_viewer.core.paths import user_models_dir
 from forensic_viewer.ml.data import scan_dataset, split_dataset
-from forensic_viewer.ui.training_results import format_metric
-from forensic_viewer.ui.training_run import CONTINUE, DISCARD, KEEP
-from forensic_viewer.ui.training_settings import CLASSIC_DEFAULTS
-from forensic_viewer.ui.training_wizard import (
+from forensic_viewer.ui.training.results import format_metric
+from forensic_viewer.ui.training.run import CONTINUE, DISCARD, KEEP
+from forensic_viewer.ui.training.settings import CLASSIC_DEFAULTS
+from forensic_viewer.ui.training.wizard import (
     DATA_PAGE,
     RESULTS_PAGE,
     SETTINGS_PAGE,
@@ -416,7 +416,7 @@ def test_closing_while_training_discards_and_the_worker_stops(qtbot, open_wizard
 def test_a_wizard_deleted_on_close_mid_run_does_not_wait_for_the_worker(qtbot, tiny):
     """The Model menu opens the wizard with WA_DeleteOnClose: closing must not block on the
     running batch, and the run's late events must not reach the deleted pages."""
-    from forensic_viewer.ui import training_wizard
+    from forensic_viewer.ui.training import wizard as training_wizard
 
     wizard = TrainingWizard(start_folder=str(tiny))
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -470,7 +470,7 @@ def test_opening_the_wizard_and_scanning_a_folder_does_not_import_torch(tiny):
         "import sys, time\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
-        "from forensic_viewer.ui.training_wizard import TrainingWizard\n"
+        "from forensic_viewer.ui.training.wizard import TrainingWizard\n"
         f"wizard = TrainingWizard(start_folder={str(tiny)!r})\n"
         "wizard.show()\n"
         "deadline = time.monotonic() + 20\n"

@@ -12,8 +12,8 @@ from uihelp import images, jpeg_pixels, photo, wait_idle, window, write_jpeg  # 
 
 from forensic_viewer.core.ela import ela, ela_difference, render
 from forensic_viewer.core.images import orient
-from forensic_viewer.ui.document import ElaSettings
-from forensic_viewer.ui.session import ElaFrame
+from forensic_viewer.ui.viewer.document import ElaSettings
+from forensic_viewer.ui.viewer.session import ElaFrame
 
 
 def open_one(qtbot, window, path):

@@ -11,7 +11,7 @@ from badinput import snapshot
 from uihelp import images, jpeg_pixels, png_pixels, wait_idle, window  # noqa: F401
 
 from forensic_viewer.core.ela import ela
-from forensic_viewer.ui.export import compose_grid
+from forensic_viewer.ui.viewer.export import compose_grid
 
 
 def sha256(path) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 from uihelp import jpeg_pixels, photo, wait_idle, window, write_jpeg  # noqa: F401
 
 from forensic_viewer.core.ela import ela_difference, render
-from forensic_viewer.ui.grid import block_max, closest_quality, downsample_factor
+from forensic_viewer.ui.analyses.grid import block_max, closest_quality, downsample_factor
 
 
 def open_in_grid(qtbot, window, path):

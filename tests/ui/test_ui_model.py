@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from forensic_viewer.ui.document import PixelCache, expand_paths, make_thumbnail, printable
 from forensic_viewer.ui.settings import parse_qualities
+from forensic_viewer.ui.viewer.document import PixelCache, expand_paths, make_thumbnail, printable
 from forensic_viewer.ui.workers import GenerationCounter, Worker, WorkerPool
 
 

@@ -10,7 +10,7 @@ from badinput import make_corpus
 from uihelp import drop, images, jpeg_pixels, photo, wait_idle, window, write_jpeg  # noqa: F401
 
 from forensic_viewer.core.images import IMAGE_SUFFIXES
-from forensic_viewer.ui.document import printable
+from forensic_viewer.ui.viewer.document import printable
 
 
 def test_drop_files_opens_them_in_order(qtbot, window, images):
@@ -176,7 +176,7 @@ def test_the_same_file_by_another_name_or_twice_in_flight_opens_once(qtbot, wind
 
 
 def test_filmstrip_shows_verdicts_and_sorts_by_p_tampered(qtbot, window, images):
-    from forensic_viewer.ui.document import Verdict
+    from forensic_viewer.ui.viewer.document import Verdict
 
     window.open_paths(images)
     wait_idle(qtbot, window)

@@ -139,7 +139,7 @@ def test_high_zoom_is_pixel_exact_and_aspect_locked(qtbot, window, tmp_path):
 def test_filmstrip_icons_are_square_whatever_the_orientation(qtbot):
     from PySide6.QtCore import QSize
 
-    from forensic_viewer.ui.filmstrip import ICON_SIZE, boxed_icon
+    from forensic_viewer.ui.viewer.filmstrip import ICON_SIZE, boxed_icon
 
     portrait, landscape, tiny = photo(64, 160), photo(160, 107), photo(20, 12)
     for array in (portrait, landscape, tiny):

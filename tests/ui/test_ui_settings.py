@@ -11,9 +11,9 @@ import textwrap
 from PySide6.QtCore import QSettings
 from uihelp import images, no_bundled_models, wait_idle  # noqa: F401
 
-from forensic_viewer.ui.document import ElaSettings
-from forensic_viewer.ui.main_window import MainWindow
 from forensic_viewer.ui.settings import AppSettings
+from forensic_viewer.ui.viewer.document import ElaSettings
+from forensic_viewer.ui.viewer.main_window import MainWindow
 
 
 def test_settings_persist_across_window_recreation(

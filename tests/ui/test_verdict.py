@@ -22,8 +22,8 @@ from uihelp import (
     write_jpeg,
 )
 
-from forensic_viewer.ui.document import verdict_text
-from forensic_viewer.ui.verdict_badge import COLOURS
+from forensic_viewer.ui.network.verdict_badge import COLOURS
+from forensic_viewer.ui.viewer.document import verdict_text
 
 
 @pytest.fixture(scope="module")
@@ -258,8 +258,8 @@ def test_a_cancelled_verdict_reports_nothing(qtbot, window, images, models, monk
 def test_images_evicted_from_memory_are_re_read_and_checked(qtbot, tmp_path, models, monkeypatch):
     from uihelp import hide_bundled_models
 
-    from forensic_viewer.ui.document import PixelCache
-    from forensic_viewer.ui.main_window import MainWindow
+    from forensic_viewer.ui.viewer.document import PixelCache
+    from forensic_viewer.ui.viewer.main_window import MainWindow
 
     hide_bundled_models(monkeypatch, tmp_path / "no-models")
     paths = [
@@ -300,7 +300,7 @@ def test_images_evicted_from_memory_are_re_read_and_checked(qtbot, tmp_path, mod
 
 
 def test_verdict_text_never_claims_certainty():
-    from forensic_viewer.ui.document import percent
+    from forensic_viewer.ui.viewer.document import percent
 
     assert verdict_text("tampered", 0.874) == "Tampered 87%"
     assert verdict_text("authentic", 0.93) == "Authentic 93%"
@@ -316,6 +316,6 @@ def test_verdict_text_never_claims_certainty():
 
 def test_viewer_and_cli_share_the_verdict_tile_budget():
     from forensic_viewer.ml.predict import VERDICT_MAX_TILES
-    from forensic_viewer.ui.verdict_jobs import DEFAULT_MAX_TILES
+    from forensic_viewer.ui.network.verdict_jobs import DEFAULT_MAX_TILES
 
     assert DEFAULT_MAX_TILES == VERDICT_MAX_TILES

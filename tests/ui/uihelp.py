@@ -18,7 +18,7 @@ from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from forensic_viewer.ui.main_window import MainWindow
+from forensic_viewer.ui.viewer.main_window import MainWindow
 
 IDLE_TIMEOUT_MS = 20_000
 
@@ -93,7 +93,7 @@ def png_pixels(data_or_path) -> np.ndarray:
 def hide_bundled_models(monkeypatch, folder: Path) -> Path:
     """Windows start without the shipped model (tests that need one save a small one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr("forensic_viewer.ui.model_catalog.bundled_dir", lambda: folder)
+    monkeypatch.setattr("forensic_viewer.ui.network.model_catalog.bundled_dir", lambda: folder)
     return folder
 
 
@@ -172,7 +172,7 @@ class VerdictGate:
     def __init__(self, monkeypatch, honour_cancel: bool = False) -> None:
         import threading
 
-        from forensic_viewer.ui import verdict_jobs
+        from forensic_viewer.ui.network import verdict_jobs
 
         self.entered = threading.Event()
         self.released = threading.Event()

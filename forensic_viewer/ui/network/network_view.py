@@ -10,9 +10,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
-from .document import Document
-from .model_catalog import CardText
-from .verdict_jobs import VerdictOutcome
+from ..network.model_catalog import CardText
+from ..network.verdict_jobs import VerdictOutcome
+from ..viewer.document import Document
 
 WARM_UP_MS = 1500
 """After the window is up, the active model is loaded in the background (torch included), so the

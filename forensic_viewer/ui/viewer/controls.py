@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .document import ElaSettings
+from ..viewer.document import ElaSettings
 
 DRAG_DEBOUNCE_MS = 80
 """While dragging, one ELA per this many ms at most (about 60 ms of work for 12 MP)..."""

@@ -13,7 +13,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from ._pyqtgraph import pg
+from .._pyqtgraph import pg
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#e4572e"

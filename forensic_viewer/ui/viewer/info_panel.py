@@ -6,7 +6,7 @@ from html import escape
 
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from .document import Document, printable
+from ..viewer.document import Document, printable
 
 
 def _size(n: int) -> str:

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from . import verdict_jobs
-from .document import Document, Verdict
-from .model_catalog import CardText, default_model
-from .workers import GenerationCounter, Worker
+from ..network import verdict_jobs
+from ..network.model_catalog import CardText, default_model
+from ..viewer.document import Document, Verdict
+from ..workers import GenerationCounter, Worker
 
 KEPT_PREDICTORS = 2
 """Loaded models kept in memory (about 120 MB each), so switching back is instant."""

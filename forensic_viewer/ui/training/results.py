@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ..core.paths import user_models_dir
-from .training_plots import ConfusionMatrixView, RocPlot
-from .workers import GenerationCounter, Worker
+from ...core.paths import user_models_dir
+from ..training.plots import ConfusionMatrixView, RocPlot
+from ..workers import GenerationCounter, Worker
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -36,7 +36,7 @@ _NAME_RE = re.compile(NAME_PATTERN)
 
 def save_finished(finished, path: Path) -> Path:
     """The worker's job: write weights and card atomically (torch is already loaded)."""
-    from ..ml.train import save_trained
+    from ...ml.train import save_trained
 
     return save_trained(finished, path)
 

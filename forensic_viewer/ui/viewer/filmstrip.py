@@ -19,7 +19,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
 
-from .document import Document, printable, verdict_text
+from ..viewer.document import Document, printable, verdict_text
 
 DOC_ID_ROLE = Qt.ItemDataRole.UserRole
 P_TAMPERED_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -15,11 +15,11 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
-from .training_pages import DataPage
-from .training_results import ResultsPage
-from .training_run import TrainPage
-from .training_settings import SettingsPage
-from .workers import WorkerPool
+from ..training.pages import DataPage
+from ..training.results import ResultsPage
+from ..training.run import TrainPage
+from ..training.settings import SettingsPage
+from ..workers import WorkerPool
 
 DATA_PAGE, SETTINGS_PAGE, TRAIN_PAGE, RESULTS_PAGE = range(4)
 WIZARD_SIZE = (1060, 760)

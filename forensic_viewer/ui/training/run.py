@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from .settings import AppSettings
-from .training_plots import TrainingPlots
-from .workers import GenerationCounter, Worker
+from ..settings import AppSettings
+from ..training.plots import TrainingPlots
+from ..workers import GenerationCounter, Worker
 
 PROGRESS_STEPS = 1000
 KEEP, DISCARD, CONTINUE = "keep", "discard", "continue"
@@ -43,7 +43,7 @@ def run_training(settings: dict, dataset, cancel):
     """
     import torch
 
-    from ..ml.train import TrainConfig, train
+    from ...ml.train import TrainConfig, train
 
     previous = torch.get_num_threads()
     torch.set_num_threads(max(previous, os.cpu_count() or 1))

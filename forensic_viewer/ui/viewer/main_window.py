@@ -26,21 +26,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .actions import build_actions
-from .controls import ElaControls
-from .document import Document, ElaSettings, PixelCache, printable
-from .filmstrip import Filmstrip
-from .grid import QualityGrid
-from .heatmap import HeatLayer, NetworkPanel, heat_lut
-from .image_views import PairedViews
-from .info_panel import InfoPanel
-from .messages import MessageBar
-from .model_menu import ModelMenu
-from .network_view import NetworkMixin
-from .session import ElaFrame, Session
-from .settings import AppSettings
-from .verdict_badge import VerdictBadge
-from .verdicts import VerdictController
+from ..analyses.grid import QualityGrid
+from ..messages import MessageBar
+from ..network.heatmap import HeatLayer, NetworkPanel, heat_lut
+from ..network.model_menu import ModelMenu
+from ..network.network_view import NetworkMixin
+from ..network.verdict_badge import VerdictBadge
+from ..network.verdicts import VerdictController
+from ..settings import AppSettings
+from ..viewer.actions import build_actions
+from ..viewer.controls import ElaControls
+from ..viewer.document import Document, ElaSettings, PixelCache, printable
+from ..viewer.filmstrip import Filmstrip
+from ..viewer.image_views import PairedViews
+from ..viewer.info_panel import InfoPanel
+from ..viewer.session import ElaFrame, Session
 
 APP_TITLE = "Forensic Viewer"
 STYLE = """

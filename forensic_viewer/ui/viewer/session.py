@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from forensic_viewer.core.errors import ImageLoadError
 from forensic_viewer.core.images import ImageFacts, load_image, orient
 
-from .document import (
+from ..viewer.document import (
     DEFAULT_FOLDER_CAP,
     Document,
     ElaSettings,
@@ -25,7 +25,7 @@ from .document import (
     expand_paths,
     make_thumbnail,
 )
-from .workers import GenerationCounter, Worker, WorkerPool
+from ..workers import GenerationCounter, Worker, WorkerPool
 
 
 @dataclass(frozen=True)

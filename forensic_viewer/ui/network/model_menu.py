@@ -25,15 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import model_catalog
-from .document import printable
-from .model_catalog import CardText
+from ..network import model_catalog
+from ..network.model_catalog import CardText
+from ..viewer.document import printable
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from ..viewer.main_window import MainWindow
 
 MODEL_FILTER = "Model files (*.safetensors *.json);;All files (*)"
-WIZARD_MODULE = "forensic_viewer.ui.training_wizard"
+WIZARD_MODULE = "forensic_viewer.ui.training.wizard"
 METRIC_ROWS = (
     ("accuracy", "Accuracy", "{:.1%}"),
     ("balanced_accuracy", "Balanced accuracy", "{:.1%}"),

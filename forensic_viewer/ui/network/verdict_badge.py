@@ -14,7 +14,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from .document import verdict_text
+from ..viewer.document import verdict_text
 
 SPINNER_FRAMES = "◐◓◑◒"
 COLOURS = {"tampered": "#ff6b5a", "authentic": "#5ad17a", "neutral": "#e0e0e0"}

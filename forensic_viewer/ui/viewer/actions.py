@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox
 from forensic_viewer.core.errors import ForensicError
 from forensic_viewer.core.images import IMAGE_SUFFIXES
 
-from . import export
-from .document import printable
+from ..viewer import export
+from ..viewer.document import printable
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from ..viewer.main_window import MainWindow
 
 IMAGE_FILTER = "Images ({});;All files (*)".format(
     " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))

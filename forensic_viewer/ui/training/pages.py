@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ..ml.data import AUTHENTIC, TAMPERED, Dataset, scan_dataset
-from .filmstrip import array_to_pixmap
-from .settings import AppSettings
-from .workers import GenerationCounter, Worker
+from ...ml.data import AUTHENTIC, TAMPERED, Dataset, scan_dataset
+from ..settings import AppSettings
+from ..viewer.filmstrip import array_to_pixmap
+from ..workers import GenerationCounter, Worker
 
 THUMBNAILS_PER_CLASS = 6
 THUMBNAIL_SIZE = 84

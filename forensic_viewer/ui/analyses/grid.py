@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
 
 from forensic_viewer.core.images import orient
 
-from .document import Document, ElaSettings
-from .export import GridCell
-from .image_views import ImagePane, ViewLinker
-from .settings import DEFAULT_GRID_QUALITIES, parse_qualities
-from .workers import GenerationCounter, Worker, WorkerPool
+from ..settings import DEFAULT_GRID_QUALITIES, parse_qualities
+from ..viewer.document import Document, ElaSettings
+from ..viewer.export import GridCell
+from ..viewer.image_views import ImagePane, ViewLinker
+from ..workers import GenerationCounter, Worker, WorkerPool
 
 MAX_CELL_PIXELS = 6_000_000
 """Larger images are reduced per cell (block maximum, so small bright spots survive)."""

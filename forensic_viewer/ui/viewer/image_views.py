@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from ._pyqtgraph import pg
+from .._pyqtgraph import pg
 
 BACKGROUND = "#1e1e1e"
 ZOOM_STEP = 2**0.5

@@ -22,7 +22,7 @@ from forensic_viewer.core.atomic import atomic_write_text, atomic_write_with, sa
 from forensic_viewer.core.errors import OutputPathError
 from forensic_viewer.core.images import sha256_file
 
-from .document import Document, ElaSettings
+from ..viewer.document import Document, ElaSettings
 
 REPORT_SCHEMA = "forensic-viewer.report/1"
 HIGHLIGHT = (255, 170, 0)

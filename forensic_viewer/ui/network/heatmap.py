@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ._pyqtgraph import pg
-from .document import percent
-from .verdict_jobs import HeatOverlay, colour_heatmap
+from .._pyqtgraph import pg
+from ..network.verdict_jobs import HeatOverlay, colour_heatmap
+from ..viewer.document import percent
 
 COLOUR_MAP = "inferno"
 HEAT_Z = 2

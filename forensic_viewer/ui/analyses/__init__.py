@@ -1,0 +1,1 @@
+"""Analysis views beside the ELA (quality grid and the registry's analyses)."""

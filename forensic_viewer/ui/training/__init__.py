@@ -1,0 +1,1 @@
+"""The training wizard: data, settings, live run and results pages."""

@@ -1,0 +1,1 @@
+"""The image viewer: window, documents, linked views, filmstrip, controls, info panel, export."""
