@@ -107,6 +107,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     ]
     rows += [("Note", note) for note in facts.notes]
     rows += [("Warning", warning) for warning in facts.warnings]
+    rows += [("Info", line) for line in facts.information]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

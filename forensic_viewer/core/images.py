@@ -35,7 +35,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .jpeg import JpegFacts, jpeg_facts_from_pillow
-from .metadata import exif_summary, warnings_for
+from .metadata import exif_summary, information_for, warnings_for
 
 # Our own guard (``max_pixels``) replaces Pillow's global one so the limit is per call.
 Image.MAX_IMAGE_PIXELS = None
@@ -77,6 +77,11 @@ class ImageFacts:
     def warnings(self) -> list[str]:
         return warnings_for(self)
 
+    @property
+    def information(self) -> list[str]:
+        """Neutral explanations (see ``metadata.information_for``), not warnings."""
+        return information_for(self)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
@@ -93,6 +98,7 @@ class ImageFacts:
             "exif": self.exif,
             "notes": list(self.notes),
             "warnings": self.warnings,
+            "information": self.information,
         }
 
 

@@ -76,15 +76,6 @@ def warnings_for(facts) -> list[str]:
         notes.append("No EXIF metadata (often stripped by editors, messengers or social media)")
     if exif.get("captured") and exif.get("modified") and exif["captured"] != exif["modified"]:
         notes.append("Modification date differs from capture date")
-    if (
-        facts.jpeg is not None
-        and facts.jpeg.quality is not None
-        and not facts.jpeg.quality.standard
-    ):
-        notes.append(
-            "Non-standard JPEG quantization tables (camera firmware or editor such as Photoshop); "
-            "the quality number is approximate"
-        )
     if facts.jpeg is not None and facts.jpeg.progressive:
         notes.append("Progressive JPEG (cameras rarely write these; editors and the web do)")
     if facts.format not in ("JPEG", None):
@@ -93,3 +84,20 @@ def warnings_for(facts) -> list[str]:
             "much less meaningful"
         )
     return notes
+
+
+def information_for(facts) -> list[str]:
+    """Plain facts that explain a reading but are no reason for suspicion on their own.
+
+    Non-standard quantization tables are here, not among the warnings: cameras and phones
+    (iPhone, Nikon, Canon...) write their own tables, so a plain original has them too. An editor
+    that also writes them is named by the Software warning.
+    """
+    lines: list[str] = []
+    quality = facts.jpeg.quality if facts.jpeg is not None else None
+    if quality is not None and not quality.standard:
+        lines.append(
+            "Non-standard JPEG quantization tables, as cameras, phones and some editors write; "
+            "the quality number is approximate"
+        )
+    return lines

@@ -257,7 +257,8 @@ class QualityGrid(QWidget):
         for pane, quality in zip(self.panes, self.qualities, strict=True):
             pane.set_image(None)
             marker = MARKER if quality == self.highlight else ""
-            pane.header.setText(f"q {quality}   computing...{marker}")
+            waiting = "   computing..." if self._doc is not None else ""
+            pane.header.setText(f"q {quality}{waiting}{marker}")
             pane.set_highlight(quality == self.highlight)
         self.progress.setValue(0)
 

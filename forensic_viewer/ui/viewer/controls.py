@@ -85,7 +85,7 @@ class ElaControls(QWidget):
         layout_box = QGroupBox("View")
         layout_column = QVBoxLayout(layout_box)
         for mode, text, tip in (
-            ("side", "Side by side", "Original and ELA next to each other (Ctrl+1..3 to switch)"),
+            ("side", "Side by side", "Original and ELA next to each other (F6 cycles the views)"),
             ("single", "Single view", "One view; Space flips between original and ELA"),
             ("blend", "Blend ELA over original", "ELA drawn over the original with an opacity"),
         ):

@@ -232,6 +232,8 @@ class PairedViews(QWidget):
     def set_ela(self, array: np.ndarray | None, title: str = "ELA") -> None:
         self._ela_array = array
         self._ela_title = title
+        if array is None:
+            self.ela.header.setText(title)  # not a stale "computing" or the last image's numbers
         self._ela_size = self.original.image_size
         self.ela.set_image(array, size=self._ela_size)
         if array is not None and self.original.image_size is None:

@@ -71,7 +71,15 @@ class InfoPanel(QTextBrowser):
         if doc is None:
             self.setHtml("<p style='color:gray'>No image open. Drop files or folders here.</p>")
             return
-        body = ["<table cellspacing='2'>"]
+        body = []
+        notes = [*doc.facts.warnings, *doc.facts.notes]
+        if notes:
+            # first, so it is in sight without scrolling on a small screen
+            body.append("<p style='margin:0'><b>Worth a look</b></p><ul style='margin-left:-20px'>")
+            body.extend(f"<li style='color:#d68910'>{escape(n)}</li>" for n in doc.facts.warnings)
+            body.extend(f"<li>{escape(n)}</li>" for n in doc.facts.notes)
+            body.append("</ul>")
+        body.append("<table cellspacing='2'>")
         for label, value in fact_rows(doc):
             style = "font-family:monospace; font-size:small" if label == "SHA-256" else ""
             body.append(
@@ -79,11 +87,7 @@ class InfoPanel(QTextBrowser):
                 f"<td style='{style}'>{escape(value)}</td></tr>"
             )
         body.append("</table>")
-        notes = [*doc.facts.warnings, *doc.facts.notes]
-        if notes:
-            body.append("<p><b>Worth a look</b></p><ul style='margin-left:-20px'>")
-            body.extend(f"<li style='color:#d68910'>{escape(n)}</li>" for n in doc.facts.warnings)
-            body.extend(f"<li>{escape(n)}</li>" for n in doc.facts.notes)
-            body.append("</ul>")
+        # explanations, not alarms: plain text after the facts they explain
+        body.extend(f"<p style='color:gray'>&#9432; {escape(n)}</p>" for n in doc.facts.information)
         self.setHtml("".join(body))
         self.plain_rows = fact_rows(doc)

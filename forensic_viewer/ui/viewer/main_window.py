@@ -322,6 +322,10 @@ class MainWindow(NetworkMixin, QMainWindow):
         return self.grid if self.current_tab() == "grid" else self.views
 
     def _on_zoom(self, zoom: float, tab: str | None = None) -> None:
+        if self.session.current is None:
+            # an empty view still reports a range (e.g. after Close All): no zoom to show
+            self.status_zoom.setText("")
+            return
         if tab is None or tab == self.current_tab():
             self.status_zoom.setText(f"Zoom {zoom * 100:.0f}%")
 

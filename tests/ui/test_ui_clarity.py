@@ -1,0 +1,62 @@
+"""Clarity in the window (issue 12, items 14-19): what a user reads must be true and legible."""
+# ruff: noqa: F811 - pytest fixtures imported from uihelp are parameters of the tests
+
+from __future__ import annotations
+
+from PIL import Image
+from uihelp import images, photo, wait_idle, window  # noqa: F401
+
+
+def test_close_all_resets_the_zoom_status_and_the_ela_header(qtbot, window, images):
+    window.open_paths(images[:2])
+    wait_idle(qtbot, window)
+    window.views.actual_size()
+    window.views.zoom_in()
+    assert window.status_zoom.text() == "Zoom 141%"
+    assert window.views.ela.header.text().startswith("ELA   q 90")
+    window.session.close_all()
+    wait_idle(qtbot, window)
+    window.resize(window.width() - 100, window.height())  # an empty view's range changes
+    qtbot.wait(50)
+    header = window.views.ela.header.text()
+    assert (window.status_zoom.text(), header) == ("", "ELA")
+    assert window.views.original.header.text() == "Original"
+    assert all("computing" not in pane.header.text() for pane in window.grid.panes)
+
+
+def test_layout_tooltips_name_the_real_switch(window):
+    tips = [button.toolTip() for button in window.controls.layout_buttons.buttons()]
+    assert "F6" in tips[0] and "Ctrl+1" not in " ".join(tips)
+    assert window.actions.view_menu  # F6 is the Cycle Layout action
+    cycle = [a for a in window.actions.view_menu.actions() if a.text() == "Cycle Layout"]
+    assert cycle and cycle[0].shortcut().toString() == "F6"
+
+
+def camera_tables_jpeg(path):
+    """Tables no IJG quality gives (as cameras write), and camera EXIF: a plain original."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Apple", "iPhone XR"
+    luma = [max(1, (3 * i) // 4 + 2) for i in range(64)]
+    chroma = [max(1, i // 2 + 3) for i in range(64)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(photo(seed=5)).save(path, "JPEG", qtables=[luma, chroma], exif=exif)
+    return path
+
+
+def test_camera_quantization_tables_are_information_not_a_warning(qtbot, window, tmp_path):
+    from forensic_viewer.core.images import load_image
+
+    path = camera_tables_jpeg(tmp_path / "evidence" / "iphone.jpg")
+    facts = load_image(path).facts
+    assert not facts.jpeg.quality.standard
+    assert facts.warnings == []
+    assert facts.information == [
+        "Non-standard JPEG quantization tables, as cameras, phones and some editors write; "
+        "the quality number is approximate"
+    ]
+    window.open_paths([path])
+    wait_idle(qtbot, window)
+    html = window.info.toHtml()
+    assert "Worth a look" not in window.info.toPlainText()
+    assert "Non-standard JPEG quantization tables" in window.info.toPlainText()
+    assert "#d68910" not in html  # not in the warning colour
