@@ -25,12 +25,14 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def parse_scale(value: str) -> str | float:
-    if value == "auto":
-        return "auto"
+    if value in ("auto", "percentile"):
+        return value
     try:
         gain = float(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError("--scale takes 'auto' or a positive number") from exc
+        raise argparse.ArgumentTypeError(
+            "--scale takes 'auto', 'percentile' or a positive number"
+        ) from exc
     if not gain > 0:
         raise argparse.ArgumentTypeError("--scale gain must be positive")
     return gain
@@ -154,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_ela.add_argument("image")
     p_ela.add_argument("--quality", "-q", type=quality_arg, default=90, help="JPEG quality (90)")
     p_ela.add_argument(
-        "--scale", type=parse_scale, default="auto", help="'auto' (255/max_diff) or a gain"
+        "--scale",
+        type=parse_scale,
+        default="auto",
+        help="'auto': the classic, exact 255/max_diff (default, as published); 'percentile': "
+        "255 / the 99.5th percentile (brighter on camera photos, whose largest differences are "
+        "a few outliers); or a fixed gain",
     )
     p_ela.add_argument("--grayscale", action="store_true", help="largest channel difference")
     p_ela.add_argument("-o", "--output", required=True, metavar="OUT.png")

@@ -11,6 +11,12 @@ The classic recipe (Krawetz; the Keras notebook this project ports)::
 Brightness with a factor > 1 computes ``float32(factor) * v``, clips at 255 and truncates, so a
 256-entry lookup table reproduces it exactly.
 
+Besides that exact classic scale, ``scale="percentile"`` maps the 99.5th percentile of the
+differences to white instead of the largest one: on a camera photo a few outlier pixels (a
+specular highlight, a saturated edge) set ``max_diff``, and the classic rendering is then nearly
+black (gains of x9-11 where the bulk of the differences is a few levels). The percentile scale
+saturates the brightest 0.5% and shows the rest.
+
 Fast path: OpenCV's ``imencode`` writes byte-identical JPEGs to Pillow's encoder (same libjpeg-turbo
 settings) and simplejpeg decodes to Pillow's pixels; both release the GIL, so horizontal strips are
 processed on all cores. Strip boundaries are multiples of 16 rows (one 4:2:0 MCU row) and each
@@ -43,7 +49,11 @@ except ImportError:  # pragma: no cover - exercised by forcing backend="pillow"
     FAST_PATH_AVAILABLE = False
 
 Backend = Literal["auto", "fast", "pillow"]
-Scale = Literal["auto"] | float
+Scale = Literal["auto", "percentile"] | float
+"""'auto': the classic 255 / max_diff; 'percentile': 255 / the AUTO_PERCENTILE-th percentile;
+a number: a manual gain."""
+
+AUTO_PERCENTILE = 99.5
 
 CLASSIC_QUALITY = 90
 MCU_ROWS = 16
@@ -70,7 +80,8 @@ class ElaResult:
     max_diff: int
     """Largest difference over all channels (the classic recipe's ``max_diff``; at least 1)."""
     gain: float
-    """Brightness factor applied: 255 / max_diff with auto scaling, else the manual gain."""
+    """Brightness factor applied: 255 / max_diff with the classic auto scale, 255 / the 99.5th
+    percentile with ``scale="percentile"``, else the manual gain."""
     seconds: float
 
 
@@ -84,23 +95,48 @@ def auto_gain(max_diff: int) -> float:
     return 255.0 / (max_diff if max_diff > 0 else 1)
 
 
+def histogram(array: np.ndarray) -> np.ndarray:
+    """Counts of the values 0..255 over every pixel and channel of a uint8 array."""
+    if cv2 is not None and array.size and array.flags.c_contiguous:
+        # one 2-D view of every value (no copy): ~5x faster than np.bincount on 12 MP x 3
+        flat = array.reshape(array.shape[0], -1)
+        counts = cv2.calcHist([flat], [0], None, [256], [0, 256])
+        return np.asarray(counts, dtype=np.int64).ravel()
+    return np.bincount(array.ravel(), minlength=256)
+
+
+def percentile_level(array: np.ndarray, percent: float = AUTO_PERCENTILE) -> int:
+    """The smallest value v with at least ``percent``% of the values <= v (no interpolation)."""
+    counts = histogram(array)
+    total = int(counts.sum())
+    if total == 0:
+        return 0
+    needed = total * percent / 100.0
+    return int(np.searchsorted(np.cumsum(counts), needed, side="left"))
+
+
 def render(
     diff: np.ndarray, scale: Scale = "auto", grayscale: bool = False, max_diff: int | None = None
 ) -> tuple[np.ndarray, float]:
     """Scale a raw difference for display; returns (rendering, gain). Cheap: a lookup table.
 
     Grayscale shows the largest difference of the three channels, so no channel's error is lost.
+    The percentile scale is measured on what is shown (the channels, or their maximum in gray).
     """
-    if max_diff is None:
-        max_diff = int(diff.max()) if diff.size else 0
-    gain = auto_gain(max_diff) if scale == "auto" else float(scale)
-    lut = brightness_lut(gain)
     if grayscale and diff.ndim == 3:
         # Three 2-D maximum passes are ~20x faster than a reduction over the last axis.
         source = np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
     else:
         source = diff
-    return _apply_lut(source, lut), gain
+    if scale == "percentile":
+        gain = auto_gain(percentile_level(source))
+    elif scale == "auto":
+        if max_diff is None:
+            max_diff = int(diff.max()) if diff.size else 0
+        gain = auto_gain(max_diff)
+    else:
+        gain = float(scale)
+    return _apply_lut(source, brightness_lut(gain)), gain
 
 
 def _apply_lut(array: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -208,7 +244,8 @@ def ela(
 ) -> ElaResult:
     """Error Level Analysis of an RGB image at JPEG ``quality``.
 
-    ``scale="auto"`` is the classic brightness 255 / max_diff; a number is a manual gain.
+    ``scale="auto"`` is the classic brightness 255 / max_diff; ``"percentile"`` is 255 / the
+    99.5th percentile of the differences; a number is a manual gain.
     """
     started = time.perf_counter()
     diff = ela_difference(image, quality, backend=backend, workers=workers)

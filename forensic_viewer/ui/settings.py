@@ -17,6 +17,7 @@ ORGANIZATION = "forensic-viewer"
 APPLICATION = "forensic-viewer"
 MAX_RECENT = 12
 DEFAULT_GRID_QUALITIES = (60, 70, 80, 90, 95, 100)
+AUTO_SCALES = ("percentile", "classic")
 
 
 def _bool(value, default: bool) -> bool:
@@ -28,6 +29,10 @@ def _bool(value, default: bool) -> bool:
         if value.lower() in ("false", "0", "no"):
             return False
     return default
+
+
+def _choice(value, default: str, choices: tuple[str, ...]) -> str:
+    return value if isinstance(value, str) and value in choices else default
 
 
 def _number(value, default: float, lo: float, hi: float) -> float:
@@ -81,6 +86,7 @@ class AppSettings:
             auto_brightness=_bool(value("ela/auto_brightness"), default.auto_brightness),
             gain=_number(value("ela/gain"), default.gain, 1.0, 255.0),
             grayscale=_bool(value("ela/grayscale"), default.grayscale),
+            auto_scale=_choice(value("ela/auto_scale"), default.auto_scale, AUTO_SCALES),
         )
 
     def set_ela_settings(self, settings: ElaSettings) -> None:
@@ -88,6 +94,7 @@ class AppSettings:
         self.store.setValue("ela/auto_brightness", settings.auto_brightness)
         self.store.setValue("ela/gain", settings.gain)
         self.store.setValue("ela/grayscale", settings.grayscale)
+        self.store.setValue("ela/auto_scale", settings.auto_scale)
 
     # ---- view --------------------------------------------------------------------------------
     def layout_mode(self) -> str:

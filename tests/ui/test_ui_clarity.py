@@ -3,8 +3,21 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from PIL import Image
-from uihelp import images, photo, wait_idle, window  # noqa: F401
+from uihelp import (  # noqa: F401
+    images,
+    jpeg_pixels,
+    no_bundled_models,
+    photo,
+    wait_idle,
+    window,
+)
+
+from forensic_viewer.core.ela import ela, ela_difference, render
+from forensic_viewer.ui.settings import AppSettings
+from forensic_viewer.ui.viewer.main_window import MainWindow
 
 
 def test_close_all_resets_the_zoom_status_and_the_ela_header(qtbot, window, images):
@@ -60,3 +73,42 @@ def test_camera_quantization_tables_are_information_not_a_warning(qtbot, window,
     assert "Worth a look" not in window.info.toPlainText()
     assert "Non-standard JPEG quantization tables" in window.info.toPlainText()
     assert "#d68910" not in html  # not in the warning colour
+
+
+@pytest.fixture
+def default_window(qtbot, no_bundled_models):
+    """A window with the settings a new user has (the shared fixture pins the classic scale)."""
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def test_auto_brightness_defaults_to_the_percentile_and_classic_stays_available(
+    qtbot, default_window, images
+):
+    window = default_window
+    assert window.controls.auto_scale.currentData() == "percentile"
+    window.open_paths([images[0]])
+    wait_idle(qtbot, window)
+    diff = ela_difference(jpeg_pixels(images[0]), 90)
+    expected, gain = render(diff, "percentile")
+    np.testing.assert_array_equal(window.views.ela.image.image, expected)
+    assert window.session.last_frame.gain == gain
+    assert window.views.ela.header.text().startswith(f"ELA   q 90   auto x{gain:.1f} (99.5th pct)")
+
+    combo = window.controls.auto_scale
+    combo.setCurrentIndex(combo.findData("classic"))
+    wait_idle(qtbot, window)
+    frame = window.session.last_frame
+    assert not frame.recomputed  # only the rendering changed: no new JPEG round trip
+    np.testing.assert_array_equal(
+        window.views.ela.image.image, ela(jpeg_pixels(images[0])).rendering
+    )
+    assert "(classic)" in window.views.ela.header.text()
+    assert AppSettings().ela_settings().auto_scale == "classic"  # remembered
+
+    window.controls.auto_brightness.setChecked(False)
+    assert not combo.isEnabled()

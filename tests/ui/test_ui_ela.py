@@ -88,8 +88,8 @@ def test_a_stale_result_is_dropped(qtbot, window, images):
     dropped_before = session.view_generation.dropped
     # Two requests in the same event-loop turn: the first result can only arrive after the second
     # request, so it must be dropped whatever the thread timing.
-    session.set_settings(ElaSettings(quality=50))
-    session.set_settings(ElaSettings(quality=60))
+    session.set_settings(ElaSettings(quality=50, auto_scale="classic"))
+    session.set_settings(ElaSettings(quality=60, auto_scale="classic"))
     qtbot.waitUntil(lambda: received == [60] and session.is_idle(), timeout=10_000)
     qtbot.wait(50)
     assert received == [60]

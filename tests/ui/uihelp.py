@@ -18,6 +18,8 @@ from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from forensic_viewer.ui.settings import AppSettings
+from forensic_viewer.ui.viewer.document import ElaSettings
 from forensic_viewer.ui.viewer.main_window import MainWindow
 
 IDLE_TIMEOUT_MS = 20_000
@@ -105,6 +107,9 @@ def no_bundled_models(tmp_path_factory, monkeypatch) -> Path:
 @pytest.fixture
 def window(qtbot, monkeypatch, tmp_path_factory):
     hide_bundled_models(monkeypatch, tmp_path_factory.mktemp("no-bundled-models"))
+    # the classic auto scale, so shown pixels compare with the exact recipe; the default
+    # (99.5th percentile) is tested in test_ui_clarity.py
+    AppSettings().set_ela_settings(ElaSettings(auto_scale="classic"))
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()

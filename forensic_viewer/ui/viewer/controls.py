@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -61,10 +62,19 @@ class ElaControls(QWidget):
         quality_row.addWidget(self.quality_slider, 1)
         quality_row.addWidget(self.quality_spin)
 
-        self.auto_brightness = QCheckBox("Auto (255 / largest difference)")
-        self.auto_brightness.setToolTip(
-            "Classic ELA brightness: the largest difference in the image becomes white"
+        self.auto_brightness = QCheckBox("Auto")
+        self.auto_brightness.setToolTip("Choose the brightness from the image's differences")
+        self.auto_scale = QComboBox()
+        self.auto_scale.addItem("99.5th percentile", "percentile")
+        self.auto_scale.addItem("Classic (largest)", "classic")
+        self.auto_scale.setToolTip(
+            "99.5th percentile: the brightest 0.5% of the differences become white, so a few\n"
+            "outlier pixels cannot leave a camera photo nearly black.\n"
+            "Classic: the largest difference becomes white (the published recipe, exact)."
         )
+        brightness_row = QHBoxLayout()
+        brightness_row.addWidget(self.auto_brightness)
+        brightness_row.addWidget(self.auto_scale, 1)
         self.gain = QDoubleSpinBox()
         self.gain.setRange(1.0, 255.0)
         self.gain.setDecimals(1)
@@ -77,7 +87,7 @@ class ElaControls(QWidget):
         ela_box = QGroupBox("Error Level Analysis")
         form = QFormLayout(ela_box)
         form.addRow("JPEG quality", quality_row)
-        form.addRow("Brightness", self.auto_brightness)
+        form.addRow("Brightness", brightness_row)
         form.addRow("Manual gain", self.gain)
         form.addRow("", self.grayscale)
 
@@ -113,6 +123,7 @@ class ElaControls(QWidget):
         self.quality_spin.valueChanged.connect(self._on_spin_value)
         self.auto_brightness.toggled.connect(self._on_brightness_mode)
         self.gain.valueChanged.connect(lambda _v: self._emit_now())
+        self.auto_scale.currentIndexChanged.connect(lambda _i: self._emit_now())
         self.grayscale.toggled.connect(lambda _v: self._emit_now())
         self.layout_buttons.buttonToggled.connect(self._on_layout_button)
         self.opacity.valueChanged.connect(self._on_opacity)
@@ -124,11 +135,18 @@ class ElaControls(QWidget):
             auto_brightness=self.auto_brightness.isChecked(),
             gain=round(self.gain.value(), 1),
             grayscale=self.grayscale.isChecked(),
+            auto_scale=self.auto_scale.currentData(),
         )
 
     def set_settings(self, settings: ElaSettings) -> None:
         """Show ``settings`` without emitting anything (the caller already knows them)."""
-        widgets = (self.quality_slider, self.quality_spin, self.auto_brightness, self.gain)
+        widgets = (
+            self.quality_slider,
+            self.quality_spin,
+            self.auto_brightness,
+            self.gain,
+            self.auto_scale,
+        )
         for widget in (*widgets, self.grayscale):
             widget.blockSignals(True)
         self.quality_slider.setValue(settings.quality)
@@ -136,6 +154,8 @@ class ElaControls(QWidget):
         self.auto_brightness.setChecked(settings.auto_brightness)
         self.gain.setValue(settings.gain)
         self.gain.setEnabled(not settings.auto_brightness)
+        self.auto_scale.setCurrentIndex(max(self.auto_scale.findData(settings.auto_scale), 0))
+        self.auto_scale.setEnabled(settings.auto_brightness)
         self.grayscale.setChecked(settings.grayscale)
         for widget in (*widgets, self.grayscale):
             widget.blockSignals(False)
@@ -185,6 +205,7 @@ class ElaControls(QWidget):
 
     def _on_brightness_mode(self, auto: bool) -> None:
         self.gain.setEnabled(not auto)
+        self.auto_scale.setEnabled(auto)
         self._emit_now()
 
     def _on_layout_button(self, button, checked: bool) -> None:

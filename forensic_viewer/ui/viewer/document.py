@@ -23,6 +23,9 @@ from forensic_viewer.core.images import ImageFacts, is_image_path, orient
 THUMBNAIL_SIZE = 160
 DEFAULT_CACHE_BYTES = 640 * 1024 * 1024
 DEFAULT_MAX_RESIDENT_IMAGES = 6
+AUTO_PERCENTILE = 99.5
+"""core.ela.AUTO_PERCENTILE, repeated so that importing this module does not load OpenCV (a test
+checks they agree)."""
 DEFAULT_FOLDER_CAP = 500
 """Most images opened from one drop or folder; the user is told when a folder holds more."""
 _SCAN_ENTRY_LIMIT = 50_000
@@ -38,15 +41,27 @@ class ElaSettings:
     gain: float = 20.0
     """Manual brightness factor, used when ``auto_brightness`` is False."""
     grayscale: bool = False
+    auto_scale: str = "percentile"
+    """With auto brightness: 'percentile' (255 / 99.5th percentile; the default, because the
+    classic scale leaves camera photos nearly black) or 'classic' (255 / max_diff, exact)."""
 
     @property
     def scale(self) -> str | float:
-        return "auto" if self.auto_brightness else float(self.gain)
+        if not self.auto_brightness:
+            return float(self.gain)
+        return "auto" if self.auto_scale == "classic" else "percentile"
+
+    def brightness_text(self) -> str:
+        """How the brightness is chosen, in a few words (headers, reports)."""
+        if not self.auto_brightness:
+            return f"gain x{self.gain:g}"
+        if self.auto_scale == "classic":
+            return "auto brightness (classic: 255 / largest difference)"
+        return f"auto brightness (255 / {AUTO_PERCENTILE:g}th percentile)"
 
     def describe(self) -> str:
-        brightness = "auto brightness" if self.auto_brightness else f"gain x{self.gain:g}"
         colour = ", grayscale" if self.grayscale else ""
-        return f"JPEG quality {self.quality}, {brightness}{colour}"
+        return f"JPEG quality {self.quality}, {self.brightness_text()}{colour}"
 
 
 @dataclass

@@ -169,7 +169,7 @@ def build_report(
         },
         "ela": {
             "quality": settings.quality,
-            "brightness": "auto (255 / max_diff)" if settings.auto_brightness else "manual",
+            "brightness": settings.brightness_text() if settings.auto_brightness else "manual",
             "gain": gain,
             "max_diff": max_diff,
             "grayscale": settings.grayscale,

@@ -279,7 +279,12 @@ class MainWindow(NetworkMixin, QMainWindow):
         if self.views.original.image.image is not frame.original:
             self.views.set_original(frame.original)
         s = frame.settings
-        brightness = f"auto x{frame.gain:.1f}" if s.auto_brightness else f"gain x{frame.gain:g}"
+        if not s.auto_brightness:
+            brightness = f"gain x{frame.gain:g}"
+        elif s.auto_scale == "classic":
+            brightness = f"auto x{frame.gain:.1f} (classic)"
+        else:
+            brightness = f"auto x{frame.gain:.1f} (99.5th pct)"
         title = f"ELA   q {s.quality}   {brightness}   max diff {frame.max_diff}"
         self.views.set_ela(frame.rendering, title)
         self.views.ela.header.setText(title)
