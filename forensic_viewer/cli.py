@@ -7,7 +7,6 @@ Errors are one line on stderr: exit 2 for bad input or usage, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .core.errors import ForensicError, OutputPathError
+from .core.jsonout import dumps
 
 SUBCOMMANDS = ("ela", "info", "predict", "train", "evaluate", "gui")
 
@@ -51,24 +51,48 @@ def quality_arg(value: str) -> int:
 def cmd_ela(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .core.atomic import atomic_write_with, same_file
-    from .core.ela import ela
+    from .core import ela as ela_module
     from .core.images import load_image
 
     source, out = Path(args.image), Path(args.output)
-    if out.exists() and same_file(source, out):
-        raise OutputPathError(f"refusing to write over the input image {source}")
-    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
-        raise OutputPathError(f"{out.name}: use a lossless format (.png, .tif or .bmp)")
+    try:
+        _check_ela_output(source, out, args.force)
+    except OSError as error:  # stat() itself failed: a name too long, a folder we cannot read
+        raise OutputPathError(f"cannot write {out} ({error.strerror or error})") from None
     loaded = load_image(source)
-    result = ela(loaded.pixels, args.quality, scale=args.scale, grayscale=args.grayscale)
-    image = Image.fromarray(result.rendering)
-    atomic_write_with(out, lambda handle: image.save(handle, format=_pil_format(out)))
+    result = ela_module.ela(loaded.pixels, args.quality, scale=args.scale, grayscale=args.grayscale)
+    try:
+        _save_image(out, Image.fromarray(result.rendering))
+    except OSError as error:
+        raise OutputPathError(f"cannot write {out} ({error.strerror or error})") from None
     print(
         f"{out}: ELA q={result.quality} max_diff={result.max_diff} gain={result.gain:.3f} "
         f"({result.seconds * 1000:.0f} ms)"
     )
     return 0
+
+
+def _check_ela_output(source: Path, out: Path, force: bool) -> None:
+    """Every check on the output, before the (possibly long) work. An existing file is never
+    replaced silently: it may be another piece of evidence."""
+    from .core.atomic import check_name_lengths, check_writable, same_file
+
+    check_name_lengths(out)
+    if out.is_dir():
+        raise OutputPathError(f"{out} is a folder; give a file name for the output")
+    if out.exists() and same_file(source, out):
+        raise OutputPathError(f"refusing to write over the input image {source}")
+    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
+        raise OutputPathError(f"{out.name}: use a lossless format (.png, .tif or .bmp)")
+    if (out.exists() or out.is_symlink()) and not force:
+        raise OutputPathError(f"{out} exists (use --force to replace it)")
+    check_writable(out)
+
+
+def _save_image(out: Path, image) -> None:
+    from .core.atomic import atomic_write_with
+
+    atomic_write_with(out, lambda handle: image.save(handle, format=_pil_format(out)))
 
 
 def _pil_format(path: Path) -> str:
@@ -80,7 +104,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     facts = load_image(args.image).facts
     if args.json:
-        print(json.dumps(facts.as_dict(), indent=2, default=str))
+        print(dumps(facts.as_dict(), indent=2))
         return 0
     rows = [
         ("File", str(facts.path)),
@@ -165,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_ela.add_argument("--grayscale", action="store_true", help="largest channel difference")
     p_ela.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    p_ela.add_argument("--force", action="store_true", help="replace OUT.png if it exists")
     p_ela.set_defaults(func=cmd_ela)
 
     p_info = sub.add_parser("info", help="file facts, JPEG quality estimate and EXIF summary")

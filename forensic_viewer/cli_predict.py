@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from .core.images import is_image_path
+from .core.jsonout import dumps
 
 PROGRESS_MIN_FILES = 5
 """Below this many files the progress bar would only flicker."""
@@ -90,6 +90,12 @@ def _row(item) -> dict:
     }
 
 
+def csv_text(value: object) -> str:
+    """A CSV cell that is valid UTF-8: a file name that is not (Linux names are bytes) holds
+    surrogate escapes, written as ``\\udcXX`` exactly as the JSON output writes them."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _text_line(row: dict) -> str:
     if "error" in row:
         # The error sentence starts with the file's name; the row already shows the path.
@@ -157,12 +163,12 @@ def _predict(args: argparse.Namespace) -> int:
             if args.json:
                 rows.append(row)
             elif writer is not None:
-                writer.writerow(row)
+                writer.writerow({key: csv_text(value) for key, value in row.items()})
             else:
                 progress.write(_text_line(row), file=sys.stdout)
             progress.update(1)
     if args.json:
-        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write(dumps(rows, indent=1))
         sys.stdout.write("\n")
     sys.stdout.flush()
     analysed = len(files) - failed

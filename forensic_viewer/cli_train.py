@@ -11,10 +11,11 @@ when a command runs.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
+
+from .core.jsonout import dumps
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -374,7 +375,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report["dataset"] = dataset.summary()
     report["subset"] = args.subset
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(dumps(report, indent=2))
         return 0
     matrix = report["confusion_matrix"]
     print(f"model {report['model']} on {dataset.root} ({args.subset}): {report['count']} images")

@@ -273,7 +273,8 @@ def test_killed_ela_command_leaves_old_output_or_the_complete_new_one(tmp_path):
     old = b"an older export"
     output.write_bytes(old)
 
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL,
+    # --force: the old export is replaced on purpose (without it, ela refuses at once)
+    process = subprocess.Popen([*command, "--force"], env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
     while not debris(output.parent, output.name) and process.poll() is None:

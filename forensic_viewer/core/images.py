@@ -35,7 +35,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .jpeg import JpegFacts, jpeg_facts_from_pillow
-from .metadata import exif_summary, information_for, warnings_for
+from .metadata import display_orientation, exif_summary, information_for, warnings_for
 
 # Our own guard (``max_pixels``) replaces Pillow's global one so the limit is per call.
 Image.MAX_IMAGE_PIXELS = None
@@ -240,10 +240,9 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
             if image.format == "JPEG":
                 _check_jpeg_stream(path, data, notes)
             exif = exif_summary(image)
-            orientation = int(exif.get("orientation", 1)) if exif else 1
-            if orientation not in range(1, 9):
-                notes.append(f"Invalid EXIF orientation {orientation} ignored")
-                orientation = 1
+            orientation, orientation_note = display_orientation(exif)
+            if orientation_note:
+                notes.append(orientation_note)
             if orientation != 1:
                 notes.append(f"EXIF orientation {orientation}: rotated for display only")
             pixels = np.ascontiguousarray(_to_rgb(image, path, notes))

@@ -1,7 +1,13 @@
-"""EXIF highlights and the warnings worth showing an investigator."""
+"""EXIF highlights and the warnings worth showing an investigator.
+
+EXIF is written by anything, so every value may have any type (a text Orientation 'six', a date
+stored as the rational 0/0): bad metadata is reported or dropped here, and never stops the
+pixels from being analysed.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # Tag ids from the EXIF 2.3 specification.
@@ -27,14 +33,53 @@ EDITOR_HINTS = (
 
 
 def _clean(value: Any) -> Any:
+    """A printable, JSON-safe value; None for numbers that are not finite (a rational 0/0)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         return value.replace("\x00", "").strip()
+    if isinstance(value, int):
+        return value
     try:
-        return float(value) if not isinstance(value, int) else value
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return str(value)
+    return number if math.isfinite(number) else None
+
+
+def _orientation(value: Any) -> Any:
+    """The Orientation tag as an int when it is a whole number, else its text as found."""
+    cleaned = _clean(value)
+    if cleaned is None and value is not None:  # a rational 0/0 or 1/0
+        fraction = (getattr(value, "numerator", None), getattr(value, "denominator", None))
+        return "/".join(map(str, fraction)) if None not in fraction else str(value)
+    if isinstance(cleaned, str):
+        if not cleaned:
+            return None
+        try:
+            return int(cleaned)  # '6' from a writer that stored the number as text
+        except ValueError:
+            pass
+        try:
+            cleaned = float(cleaned)
+        except ValueError:
+            return cleaned
+        if not math.isfinite(cleaned):
+            return str(value)
+    if isinstance(cleaned, float):
+        return int(cleaned) if cleaned.is_integer() else cleaned
+    return cleaned
+
+
+def display_orientation(exif: dict[str, Any]) -> tuple[int, str | None]:
+    """The orientation to display (1-8) and, when the tag is unusable, a note saying so."""
+    value = exif.get("orientation", 1)
+    if value is None or value == "":
+        return 1, None
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8:
+        return value, None
+    shown = value if isinstance(value, int | float) else repr(value)
+    return 1, f"Invalid EXIF orientation {shown} ignored"
 
 
 def exif_summary(image) -> dict[str, Any]:
@@ -46,23 +91,34 @@ def exif_summary(image) -> dict[str, Any]:
     if not exif:
         return {}
     summary: dict[str, Any] = {}
-    for tag, name in _IFD0.items():
-        if tag in exif and exif[tag] not in (None, b"", ""):
-            summary[name] = _clean(exif[tag])
+    _copy(exif, _IFD0, summary)
     try:
         sub = exif.get_ifd(_EXIF_IFD)
     except Exception:  # noqa: BLE001
         sub = {}
-    for tag, name in _EXIF.items():
-        if tag in sub and sub[tag] not in (None, b"", ""):
-            summary[name] = _clean(sub[tag])
+    _copy(sub, _EXIF, summary)
     try:
         gps = exif.get_ifd(_GPS_IFD)
     except Exception:  # noqa: BLE001
         gps = {}
     summary["gps_present"] = bool(gps)
-    summary["orientation"] = int(exif.get(ORIENTATION_TAG, 1) or 1)
+    try:
+        orientation = _orientation(exif.get(ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - a value of a strange type is shown as unusable
+        orientation = "unreadable"
+    summary["orientation"] = 1 if orientation is None else orientation
     return summary
+
+
+def _copy(source, tags: dict[int, str], summary: dict[str, Any]) -> None:
+    """Copy the tags that hold a usable value; one bad value does not lose the others."""
+    for tag, name in tags.items():
+        try:
+            value = _clean(source[tag]) if tag in source else None
+        except Exception:  # noqa: BLE001 - an odd type in one tag is skipped, not fatal
+            continue
+        if value not in (None, ""):
+            summary[name] = value
 
 
 def warnings_for(facts) -> list[str]:

@@ -7,7 +7,6 @@ No Qt here, so the CLI can reuse these functions.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from forensic_viewer import __version__ as APP_VERSION
 from forensic_viewer.core.atomic import atomic_write_text, atomic_write_with, same_file
 from forensic_viewer.core.errors import OutputPathError
 from forensic_viewer.core.images import sha256_file
+from forensic_viewer.core.jsonout import dumps
 
 from ..viewer.document import Document, ElaSettings
 
@@ -190,13 +190,13 @@ def build_report(
 
 def write_report(output: str | Path, report: dict, evidence: Iterable[str | Path]) -> Path:
     output = check_output_path(output, evidence)
-    text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    text = dumps(report, indent=2, ensure_ascii=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # a file name that is not valid UTF-8 (Linux names are bytes) holds surrogate escapes;
         # as \udcXX escapes the JSON stays valid and json.loads gives the exact name back
-        text = json.dumps(report, indent=2, ensure_ascii=True, default=str)
+        text = dumps(report, indent=2, ensure_ascii=True)
     atomic_write_text(output, text + "\n")
     return output
 
