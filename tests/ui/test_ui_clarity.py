@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel
 from uihelp import (  # noqa: F401
     images,
     jpeg_pixels,
@@ -112,3 +115,43 @@ def test_auto_brightness_defaults_to_the_percentile_and_classic_stays_available(
 
     window.controls.auto_brightness.setChecked(False)
     assert not combo.isEnabled()
+
+
+def test_the_empty_window_is_a_drop_target_that_says_what_the_app_does(
+    qtbot, window, images, monkeypatch
+):
+    welcome = window.welcome
+    assert window.centre.currentWidget() is welcome and welcome.isVisible()
+    assert not window.tabs.isVisible()  # no black panes
+    assert welcome.title.text() == "Drop photos or folders here"
+    assert "Error Level Analysis" in welcome.text.text()
+    keys = " ".join(label.text() for label in welcome.findChildren(QLabel))
+    for key in ("Ctrl+O", "F3", "F4", "F6", "Space", "Ctrl+1", "F1"):
+        assert key in keys
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(images[0]))])
+    enter = QDragEnterEvent(
+        QPointF(30, 30), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted() and welcome.hovering
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not welcome.hovering
+
+    chosen = [str(p) for p in images[:2]]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a: (chosen, "")))
+    qtbot.mouseClick(welcome.open_files, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert [str(d.path) for d in window.session.documents] == chosen
+    assert window.centre.currentWidget() is window.tabs and not welcome.isVisible()
+    window.session.close_all()
+    assert window.centre.currentWidget() is welcome
+
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(images[0].parent))
+    )
+    qtbot.mouseClick(welcome.open_folder, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert len(window.session.documents) == 3

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -41,6 +42,7 @@ from ..viewer.filmstrip import Filmstrip
 from ..viewer.image_views import PairedViews
 from ..viewer.info_panel import InfoPanel
 from ..viewer.session import ElaFrame, Session
+from ..viewer.welcome import WelcomePane
 
 APP_TITLE = "Forensic Viewer"
 STYLE = """
@@ -85,12 +87,17 @@ class MainWindow(NetworkMixin, QMainWindow):
         self.tabs.setTabToolTip(0, "Original beside its Error Level Analysis (F3)")
         self.tabs.setTabToolTip(1, "ELA at several JPEG qualities, linked zoom (F4)")
         self.messages = MessageBar()
+        self.welcome = WelcomePane()
+        # the empty window shows the drop target; the first image brings the views
+        self.centre = QStackedWidget()
+        self.centre.addWidget(self.welcome)
+        self.centre.addWidget(self.tabs)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.messages)
-        column.addWidget(self.tabs, 1)
+        column.addWidget(self.centre, 1)
         self.setCentralWidget(central)
 
         self.filmstrip = Filmstrip()
@@ -110,7 +117,7 @@ class MainWindow(NetworkMixin, QMainWindow):
         side_scroll.setFrameShape(QFrame.Shape.NoFrame)
         side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._add_dock("Analysis", "analysis", side_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._no_drops(self.views.original, self.views.ela, self.info, self.filmstrip)
+        self._no_drops(self.views.original, self.views.ela, self.info, self.filmstrip, self.welcome)
 
         self.status_position = QLabel()
         self.status_zoom = QLabel()
@@ -126,6 +133,8 @@ class MainWindow(NetworkMixin, QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
         self.actions = build_actions(self)
+        self.welcome.openFilesRequested.connect(self.actions.open_files)
+        self.welcome.openFolderRequested.connect(self.actions.open_folder_dialog)
         self.model_menu = ModelMenu(self)
         self._build_network_timers()
         self._connect()
@@ -197,13 +206,19 @@ class MainWindow(NetworkMixin, QMainWindow):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
+            self.welcome.set_hover(True)
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.dragEnterEvent(event)
 
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.welcome.set_hover(False)
+        super().dragLeaveEvent(event)
+
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        self.welcome.set_hover(False)
         paths = [local_path(url) for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
@@ -260,6 +275,7 @@ class MainWindow(NetworkMixin, QMainWindow):
 
     # ---- showing -----------------------------------------------------------------------------
     def _on_current_changed(self, doc: Document | None) -> None:
+        self.centre.setCurrentWidget(self.welcome if doc is None else self.tabs)
         self.filmstrip.select_document(None if doc is None else doc.id)
         self.info.show_document(doc)
         self._show_network_for(doc)
