@@ -1,9 +1,13 @@
-"""``forensic-viewer predict PATH... [--model M] [--json|--csv] [--recursive]``.
+"""``forensic-viewer predict PATH... [--model M] [--json|--csv|--out R.jsonl] [--recursive]``.
 
 One row per image on stdout; a file that cannot be analysed gets an error row and does not stop
-the run. Exit 0 when every file was analysed, 1 when some failed, 2 for bad usage or a model that
-cannot be used (one line on stderr). torch is imported only when the command runs, so the rest of
-the CLI starts fast.
+the run. With ``--out results.jsonl`` each row is appended to that file as soon as it exists
+(core/resultlog.py), keyed by the file's SHA-256 and path, so ``--resume`` after a crash or a
+kill skips what is done, and nothing but counters is kept in memory. ``--ray [ADDRESS]`` runs the
+same scoring on a Ray cluster (ml/cluster.py, the optional ``cluster`` extra). Exit 0 when
+every file was analysed, 1 when some failed, 2 for bad usage or a model that cannot be used
+(one line on stderr). torch is imported only when the command runs, so the rest of the CLI
+starts fast.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from .core.jsonout import dumps
 
 PROGRESS_MIN_FILES = 5
 """Below this many files the progress bar would only flicker."""
-JSON_FIELDS = ("path", "p_tampered", "label", "ms", "model")
+JSON_FIELDS = ("path", "sha256", "p_tampered", "label", "ms", "model")
 CSV_FIELDS = (*JSON_FIELDS, "error")
 
 
@@ -41,6 +45,36 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON array on stdout")
     output.add_argument("--csv", action="store_true", help="CSV with a header row on stdout")
+    output.add_argument(
+        "--out",
+        metavar="R.jsonl",
+        help="append one JSON line per image to this file as soon as it is scored (streaming, "
+        "resumable); only a summary goes to the terminal",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --out: keep the rows already in the file and skip those files (same SHA-256 "
+        "and path)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="with --out: replace an existing results file"
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="score on a Ray cluster (needs 'pip install forensic-viewer[cluster]'); without an "
+        "address a local Ray instance is started; needs --out",
+    )
+    parser.add_argument(
+        "--ray-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ray: model actors (default: one per 2 CPUs of the cluster)",
+    )
     parser.add_argument(
         "--recursive", "-r", action="store_true", help="search folders and their subfolders"
     )
@@ -78,16 +112,7 @@ def collect_files(paths: Iterable[str | Path], recursive: bool) -> list[Path]:
 
 def _row(item) -> dict:
     """The JSON object for one file: exactly the documented keys."""
-    if item.error is not None:
-        return {"path": str(item.path), "error": item.error}
-    prediction = item.prediction
-    return {
-        "path": str(item.path),
-        "p_tampered": round(prediction.p_tampered, 6),
-        "label": prediction.label,
-        "ms": round(prediction.ms, 1),
-        "model": prediction.model_name,
-    }
+    return item.as_row()
 
 
 def csv_text(value: object) -> str:
@@ -118,6 +143,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if (args.resume or args.ray or args.force) and not args.out:
+        return fail("--resume, --force and --ray need --out RESULTS.jsonl")
     files = collect_files(args.paths, args.recursive)
     if not files:
         where = ", ".join(args.paths)
@@ -136,9 +163,12 @@ def _predict(args: argparse.Namespace) -> int:
         from .ml.batch import predict_paths
         from .ml.predict import Predictor
 
-        predictor = Predictor(model_path)
+        # Ray actors load their own copy; the driver only checks the file when it is local.
+        predictor = None if args.ray else Predictor(model_path)
     except ModelFileError as error:
         return fail(f"cannot use the model: {error}")
+    if args.out:
+        return _predict_to_log(args, files, model_path, predictor)
 
     from tqdm import tqdm
 
@@ -178,3 +208,64 @@ def _predict(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if failed else 0
+
+
+def _predict_to_log(
+    args: argparse.Namespace, files: list[Path], model_path: Path, predictor
+) -> int:
+    """Stream rows into ``--out`` as they come; counts only, so memory stays flat."""
+    from tqdm import tqdm
+
+    from .core.resultlog import ResultLog, ResultLogError
+
+    out = Path(args.out)
+    inputs = {f.absolute() for f in files}
+    if out.absolute() in inputs:
+        return fail(f"{out}: is one of the images; results are never written over evidence")
+    try:
+        log = ResultLog(out, resume=args.resume, force=args.force)
+    except ResultLogError as error:
+        return fail(str(error))
+    counts = {"scored": 0, "tampered": 0, "failed": 0, "skipped": 0}
+    with log, tqdm(total=len(files), file=sys.stderr, unit="image", dynamic_ncols=True) as bar:
+        if args.ray:
+            from .ml.cluster import ClusterError, predict_ray
+
+            try:
+                rows = predict_ray(
+                    files, model_path, None if args.ray == "local" else args.ray,
+                    done=log.done, workers=args.ray_workers,
+                )  # fmt: skip
+                for row in rows:
+                    _count(counts, row)
+                    if not row.get("skipped"):
+                        log.write(row)
+                    bar.update(1)
+            except ClusterError as error:
+                return fail(str(error))
+        else:
+            from .ml.batch import predict_paths
+
+            for item in predict_paths(files, predictor, skip=log.is_done):
+                row = {"skipped": True} if item.skipped else _row(item)
+                _count(counts, row)
+                if not item.skipped:
+                    log.write(row)
+                bar.update(1)
+    print(
+        f"{len(files)} file(s): {counts['scored']} scored ({counts['tampered']} tampered), "
+        f"{counts['failed']} failed, {counts['skipped']} already in {out}; {log.written} row(s) "
+        f"written",
+        file=sys.stderr,
+    )
+    return 1 if counts["failed"] else 0
+
+
+def _count(counts: dict, row: dict) -> None:
+    if row.get("skipped"):
+        counts["skipped"] += 1
+    elif "error" in row:
+        counts["failed"] += 1
+    else:
+        counts["scored"] += 1
+        counts["tampered"] += row.get("label") == "tampered"

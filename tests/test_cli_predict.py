@@ -24,7 +24,7 @@ from forensic_viewer.ml.modelfile import ModelCard, save_model
 from forensic_viewer.ml.predict import Predictor
 from forensic_viewer.ml.preprocess import Recipe
 
-PREDICTION_KEYS = {"path", "p_tampered", "label", "ms", "model"}
+PREDICTION_KEYS = {"path", "sha256", "p_tampered", "label", "ms", "model"}
 ERROR_KEYS = {"path", "error"}
 # The network for 32 x 32 inputs: the code paths of the 128 x 128 model in a fraction of the time.
 SMALL = Recipe(name="small", size=32)
@@ -105,7 +105,7 @@ def test_csv_has_the_same_columns(model_path, files, capsys):
     good, bad = files
     assert run(["predict", str(bad), str(good[2]), "--model", str(model_path), "--csv"]) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "path,p_tampered,label,ms,model,error"
+    assert out.splitlines()[0] == "path,sha256,p_tampered,label,ms,model,error"
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 2
     assert rows[0]["path"] == str(bad)

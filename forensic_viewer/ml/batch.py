@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ImageLoadError
-from ..core.images import load_image
+from ..core.images import load_image, sha256_file
 from .predict import Cancel, Prediction, PredictionCancelled, Predictor
 from .preprocess import Recipe, ela_rendering, resized_input
 
@@ -31,10 +31,31 @@ class PathPrediction:
     path: Path
     prediction: Prediction | None = None
     error: str | None = None
+    sha256: str | None = None
+    """SHA-256 of the file's bytes, when it could be read."""
+    skipped: bool = False
+    """True when ``skip`` said the file was done already (no prediction, no error)."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def as_row(self) -> dict:
+        """The JSON object for this file (predict's --json/--csv/--out rows, Ray's rows)."""
+        if self.error is not None:
+            row = {"path": str(self.path), "error": self.error}
+            if self.sha256 is not None:
+                row["sha256"] = self.sha256
+            return row
+        prediction = self.prediction
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "p_tampered": round(prediction.p_tampered, 6),
+            "label": prediction.label,
+            "ms": round(prediction.ms, 1),
+            "model": prediction.model_name,
+        }
 
 
 @dataclass
@@ -44,34 +65,53 @@ class _Prepared:
     rendering: np.ndarray | None
     seconds: float
     error: str | None = None
+    sha256: str | None = None
+    skipped: bool = False
 
 
-def _prepare(path: Path, recipe: Recipe) -> _Prepared:
+Skip = Callable[[str, str], bool] | None
+"""``skip(sha256, path)``: True for a file whose result exists already (resumed runs)."""
+
+
+def _prepare(path: Path, recipe: Recipe, skip: Skip = None) -> _Prepared:
     started = time.perf_counter()
+    sha = None
     try:
+        if skip is not None:
+            # Hashing first costs one read from the page cache; a done file then costs no
+            # decode, ELA or network time.
+            sha = sha256_file(path)
+            if skip(sha, str(path)):
+                return _Prepared(None, None, 0.0, sha256=sha, skipped=True)
+        loaded = load_image(path)
+        sha = loaded.facts.sha256
         # One ELA strip: the loader runs beside the network, whose chunks already use every
         # core, so more strips would only oversubscribe them.
-        rendering = ela_rendering(load_image(path).pixels, recipe, workers=LOADER_ELA_WORKERS)
+        rendering = ela_rendering(loaded.pixels, recipe, workers=LOADER_ELA_WORKERS)
         if recipe.mode == "tiles":
-            return _Prepared(None, rendering, time.perf_counter() - started)
+            return _Prepared(None, rendering, time.perf_counter() - started, sha256=sha)
         inputs = resized_input(rendering, recipe)[None]
-        return _Prepared(inputs, None, time.perf_counter() - started)
+        return _Prepared(inputs, None, time.perf_counter() - started, sha256=sha)
     except ImageLoadError as error:
-        return _Prepared(None, None, 0.0, str(error))
+        return _Prepared(None, None, 0.0, str(error), sha256=sha)
+    except OSError as error:  # unreadable while hashing: the same sentence load_image gives
+        message = f"{path.name}: cannot be read ({error.strerror or error})"
+        return _Prepared(None, None, 0.0, message, sha256=sha)
     except Exception as error:  # one odd file must not end a batch of thousands
         message = f"{path.name}: could not be analysed ({type(error).__name__}: {error})"
-        return _Prepared(None, None, 0.0, message)
+        return _Prepared(None, None, 0.0, message, sha256=sha)
 
 
 def predict_paths(
-    paths: Iterable[str | Path], predictor: Predictor, cancel: Cancel = None
+    paths: Iterable[str | Path], predictor: Predictor, cancel: Cancel = None, skip: Skip = None
 ) -> Iterator[PathPrediction]:
     """Predict many files, yielding one PathPrediction per file in order; errors are reported.
 
     A loader thread decodes and runs ELA on the next files while the network works on the
     current ones. 'resize' inputs of consecutive files share one network batch (deterministic:
     batches depend only on the list of files). ``cancel`` is checked before every network batch;
-    once it returns True the generator stops.
+    once it returns True the generator stops. ``skip(sha256, path)`` marks files already done
+    (yielded with ``skipped=True``, never decoded).
     """
     paths = [Path(p) for p in paths]
     total = len(paths)
@@ -87,7 +127,7 @@ def predict_paths(
     def fill() -> None:
         nonlocal submitted
         while submitted < total and len(queue) < ahead:
-            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe)))
+            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe, skip)))
             submitted += 1
 
     def take() -> tuple[int, _Prepared]:
@@ -104,19 +144,23 @@ def predict_paths(
             if cancelled():
                 return
             index, prepared = take()
-            if prepared.error is not None:
-                yield PathPrediction(index, total, paths[index], error=prepared.error)
+            if prepared.skipped or prepared.error is not None:
+                yield PathPrediction(
+                    index, total, paths[index], error=prepared.error, sha256=prepared.sha256,
+                    skipped=prepared.skipped,
+                )  # fmt: skip
                 continue
             started = time.perf_counter()
             if tiles_mode:
                 probability = predictor.probability_from_rendering(prepared.rendering, cancel)
                 seconds = prepared.seconds + time.perf_counter() - started
                 prediction = predictor.make_prediction(probability, seconds)
-                yield PathPrediction(index, total, paths[index], prediction)
+                yield PathPrediction(index, total, paths[index], prediction, sha256=prepared.sha256)
                 continue
             group = [(index, prepared)]
             while len(group) < predictor.batch_tiles and queue:
-                if queue[0][1].result().error is not None:
+                head = queue[0][1].result()
+                if head.error is not None or head.skipped:
                     break  # reported on the next turn, after this batch, keeping the order
                 group.append(take())
             started = time.perf_counter()
@@ -128,7 +172,7 @@ def predict_paths(
                 if position and cancelled():
                     return
                 prediction = predictor.make_prediction(probability, prepared.seconds + share)
-                yield PathPrediction(index, total, paths[index], prediction)
+                yield PathPrediction(index, total, paths[index], prediction, sha256=prepared.sha256)
     except PredictionCancelled:
         return
     finally:
