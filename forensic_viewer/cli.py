@@ -52,7 +52,7 @@ def cmd_ela(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from .core import ela as ela_module
-    from .core.images import load_image
+    from .core.images import load_image, pad_missing_rows
 
     source, out = Path(args.image), Path(args.output)
     try:
@@ -61,13 +61,16 @@ def cmd_ela(args: argparse.Namespace) -> int:
         raise OutputPathError(f"cannot write {out} ({error.strerror or error})") from None
     loaded = load_image(source)
     result = ela_module.ela(loaded.pixels, args.quality, scale=args.scale, grayscale=args.grayscale)
+    # A cut-off file's ELA covers its decoded rows; the missing ones stay blank, not invented.
+    rendering = pad_missing_rows(result.rendering, loaded.facts.height, hatch=False)
     try:
-        _save_image(out, Image.fromarray(result.rendering))
+        _save_image(out, Image.fromarray(rendering))
     except OSError as error:
         raise OutputPathError(f"cannot write {out} ({error.strerror or error})") from None
+    partial = loaded.facts.describe_decoded()
     print(
         f"{out}: ELA q={result.quality} max_diff={result.max_diff} gain={result.gain:.3f} "
-        f"({result.seconds * 1000:.0f} ms)"
+        f"({result.seconds * 1000:.0f} ms)" + (f"; truncated file, {partial}" if partial else "")
     )
     return 0
 
@@ -114,6 +117,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     ]
     if facts.frames > 1:
         rows.append(("Frames", str(facts.frames)))
+    if facts.truncated:
+        rows.append(("Decoded", str(facts.describe_decoded())))
+    rows += [("Embedded", item.describe()) for item in facts.embedded]
     if facts.jpeg is not None:
         quality = facts.jpeg.quality.describe() if facts.jpeg.quality else "unknown"
         rows += [

@@ -6,7 +6,8 @@ file (``error`` set), or open it (``opens``) with the stated facts. Opening must
 Pillow's ``Image.open(p).convert("RGB")`` gives (frame 0, stored grid) unless ``oracle`` says
 otherwise; ``expected_rgb(case)`` returns them.
 
-Cases: zero bytes, text named .jpg, truncated JPEG at several cut points, JPEG with corrupt
+Cases: zero bytes, text named .jpg, truncated JPEG at several cut points (those with whole rows
+open with only those rows), JPEG with corrupt
 Huffman data, PNG with a bad CRC, decompression bombs (PNG and JPEG headers declaring ~10^10
 pixels), 1x1, 65000x1, CMYK JPEG, 16-bit PNG, palette with transparency, LA, EXIF orientations
 1-8, animated GIF, multi-page TIFF, a mode-000 file, non-ASCII names with spaces, a name that is
@@ -51,6 +52,10 @@ class BadInput:
     orientation: int = 1
     oracle: str = "pillow"
     """How to get the right pixels: 'pillow' (convert('RGB') of frame 0) or 'high-byte' (16-bit)."""
+    decoded_rows: int | None = None
+    """For a cut-off JPEG that opens: how many rows from the top decode (None: all of them)."""
+    original: bytes | None = field(default=None, repr=False)
+    """The uncut file of a cut-off case: its full decode is the oracle for the decoded rows."""
     corrupt_but_decodable: bool = False
     """libjpeg decodes it with warnings: a correct program refuses it or says it is corrupt."""
     evidence: bool = True
@@ -146,6 +151,11 @@ def truncation_points(data: bytes) -> dict[str, int]:
     }
 
 
+# Whole rows libjpeg decodes from the corpus photo (128x96, 4:2:0, q90) cut at each point; the
+# other cut points leave no complete row (or no image at all). "no-eoi" loses only the end marker.
+DECODED_ROWS = {"half": 30, "three-quarters": 62, "no-eoi": None}
+
+
 def make_corpus(folder: Path) -> list[BadInput]:
     """Write every case under ``folder`` (created) and return them in a stable order."""
     folder = Path(folder)
@@ -164,10 +174,14 @@ def make_corpus(folder: Path) -> list[BadInput]:
         )
     )
     for label, cut in truncation_points(photo_jpeg).items():
+        path = _write(folder / f"cut-{label}.jpg", photo_jpeg[:cut])
+        if label in DECODED_ROWS:  # enough scan data for whole rows: they open, the rest is marked
+            add(BadInput(f"truncated-{label}", path, size=(128, 96), mode="RGB",
+                         decoded_rows=DECODED_ROWS[label], original=photo_jpeg))  # fmt: skip
+            continue
         # Cut inside the first bytes, Pillow cannot even tell it is a JPEG: "not an image".
         allowed = (CorruptImageError, NotAnImageError) if cut < 32 else (CorruptImageError,)
-        add(BadInput(f"truncated-{label}", _write(folder / f"cut-{label}.jpg", photo_jpeg[:cut]),
-                     allowed))  # fmt: skip
+        add(BadInput(f"truncated-{label}", path, allowed))
     add(
         BadInput(
             "corrupt-huffman",
@@ -259,6 +273,10 @@ def expected_rgb(case: BadInput) -> np.ndarray:
     """The pixels a correct loader returns for an openable case (stored grid, frame 0)."""
     if case.path.stat().st_mode & 0o444 == 0 and not RUNNING_AS_ROOT:
         raise ValueError(f"{case.id} is not readable")
+    if case.original is not None:  # a cut-off file: the top rows of the uncut file's decode
+        with Image.open(io.BytesIO(case.original)) as image:
+            full = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return full if case.decoded_rows is None else full[: case.decoded_rows]
     with Image.open(case.path) as image:
         image.seek(0)
         if case.oracle == "high-byte":

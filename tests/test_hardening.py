@@ -114,9 +114,11 @@ def assert_evidence_untouched(corpus, baseline, out_dir: Path) -> None:
 
 
 def expected_ela(case: BadInput) -> np.ndarray:
-    """The classic recipe (Pillow, in memory) on the pixels a correct loader returns."""
-    rendering = classic_ela_pillow(Image.fromarray(expected_rgb(case)), 90)
-    return np.asarray(rendering, dtype=np.uint8)
+    """The classic recipe (Pillow, in memory) on the pixels a correct loader returns; for a
+    cut-off file, on its decoded rows, with the missing rows blank (black)."""
+    rendering = np.asarray(classic_ela_pillow(Image.fromarray(expected_rgb(case)), 90), np.uint8)
+    missing = case.size[1] - rendering.shape[0]
+    return np.pad(rendering, ((0, missing), (0, 0), (0, 0)))
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
@@ -145,6 +147,9 @@ def test_cli_info_and_ela(case_id, corpus, baseline, tmp_path, capfd, monkeypatc
         assert facts["exif_orientation"] == case.orientation
         assert facts["sha256"] == sha256_file(case.path)
         assert facts["file_size"] == case.path.stat().st_size
+        assert facts["decoded_rows"] == case.decoded_rows
+        if case.decoded_rows is not None:
+            assert f"; truncated file, rows 0-{case.decoded_rows - 1} of 96 decoded (" in ela_out
         if case.corrupt_but_decodable:
             said = " ".join(facts["notes"] + facts["warnings"]).lower()
             assert "corrupt" in said, f"{case.id}: opened without saying the data is corrupt"
@@ -181,13 +186,13 @@ def run_process(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedP
 
 
 def test_real_process_error_is_one_line(corpus, baseline):
-    case = corpus["truncated-half"]
+    case = corpus["truncated-quarter"]
     result = run_process(["info", str(case.path)], cwd=case.path.parent)
     assert result.returncode == 2
     assert result.stdout == b""
     assert result.stderr.decode() == (
-        f"{ERROR_PREFIX}cut-half.jpg: the image is truncated or corrupt "
-        "(image file is truncated (29 bytes not processed))\n"
+        f"{ERROR_PREFIX}cut-quarter.jpg: the image is truncated or corrupt "
+        "(the data stops before the first complete row of pixels)\n"
     )
     assert snapshot(_corpus_root(corpus)) == baseline
 

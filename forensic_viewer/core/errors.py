@@ -46,6 +46,10 @@ class TooManyPixelsError(ImageLoadError):
     reason = "the image declares too many pixels (possible decompression bomb)"
 
 
+class MetadataTooLargeError(ImageLoadError):
+    reason = "its metadata is too large to read safely (possible decompression bomb)"
+
+
 class UnreadableFileError(ImageLoadError):
     reason = "the file cannot be opened"
 

@@ -8,6 +8,13 @@ Mode policy (what ``load_image`` turns each Pillow mode into):
 - I;16 variants, I and F (16/32-bit): scaled to 8 bits from the image's own range (16-bit: v >> 8),
   because Pillow's own conversion clips everything above 255 to white. A note says so.
 - Animated images and multi-page files: frame 0, with a note naming the frame count.
+- JPEGs with an MPF index (Pillow's "MPO": iPhone gain maps, depth maps): the primary image, as
+  the JPEG it is (``format`` "JPEG"); the other images are listed in ``embedded``, not analysed.
+- HEIC/HEIF (through pillow-heif) and AVIF (Pillow): decoded and described; ELA and the JPEG
+  network do not apply to them (``metadata.warnings_for`` says so).
+- Cut-off JPEGs: the complete rows at the top are decoded; ``pixels`` holds only those rows and
+  ``facts.decoded_rows`` says how many of ``facts.height`` are real, so every analysis of
+  ``pixels`` covers only real rows. ``pad_missing_rows`` restores the full frame for showing.
 - EXIF orientation is reported and *not* applied to ``pixels``: ELA works on the stored grid, where
   the JPEG blocks are. ``display_pixels()`` / ``orient()`` apply it for showing.
 """
@@ -23,29 +30,53 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from .errors import (
     CorruptImageError,
     EmptyFileError,
     ImageLoadError,
+    MetadataTooLargeError,
     NotAnImageError,
     TooManyPixelsError,
     UnreadableFileError,
     UnsupportedFormatError,
 )
 from .jpeg import JpegFacts, jpeg_facts_from_pillow
+from .jpeg_stream import (
+    check_stream,
+    decode_truncated,
+    describe_rows,
+    frame_precision,
+    is_progressive,
+)
 from .metadata import display_orientation, exif_summary, information_for, warnings_for
+from .modes import to_rgb
+from .mpf import EmbeddedImage, embedded_images, primary_length
 
 # Our own guard (``max_pixels``) replaces Pillow's global one so the limit is per call.
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow refuses PNG text chunks over 1 MB decompressed; photo tools write several MB of XMP
+# into zTXt/iTXt. 32 MB per chunk (64 MB for all text, Pillow's default) still bounds a text bomb
+# far below the pixel limit's ~750 MB.
+PngImagePlugin.MAX_TEXT_CHUNK = 32 * 1024 * 1024
+PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, 64 * 1024 * 1024)
+
+try:  # HEIC/HEIF, the iPhone's default format since 2017; AVIF is Pillow's own
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - a dependency, but the rest must work without it
+    HEIF_SUPPORTED = False
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Default decompression-bomb limit: 250 megapixels (about 750 MB as RGB)."""
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+    | {".mpo", ".heic", ".heif", ".hif", ".avif"}
 )
 
 
@@ -68,10 +99,24 @@ class ImageFacts:
     sha256: str
     exif: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    decoded_rows: int | None = None
+    """Rows from the top that were decoded when the file is cut off; None when it is complete."""
+    embedded: tuple[EmbeddedImage, ...] = ()
+    """Images after the primary one in an MPF JPEG (gain map, depth map, thumbnail)."""
 
     @property
     def size(self) -> tuple[int, int]:
         return (self.width, self.height)
+
+    @property
+    def truncated(self) -> bool:
+        return self.decoded_rows is not None
+
+    def describe_decoded(self) -> str | None:
+        """'rows 0-1231 of 2160 decoded (57%)' for a cut-off file, None for a complete one."""
+        if self.decoded_rows is None:
+            return None
+        return describe_rows(self.decoded_rows, self.height)
 
     @property
     def warnings(self) -> list[str]:
@@ -96,6 +141,8 @@ class ImageFacts:
             "sha256": self.sha256,
             "jpeg": None if self.jpeg is None else self.jpeg.as_dict(),
             "exif": self.exif,
+            "decoded_rows": self.decoded_rows,
+            "embedded_images": [item.as_dict() for item in self.embedded],
             "notes": list(self.notes),
             "warnings": self.warnings,
             "information": self.information,
@@ -105,11 +152,34 @@ class ImageFacts:
 @dataclass(frozen=True)
 class LoadedImage:
     pixels: np.ndarray
-    """RGB uint8, H x W x 3, on the stored pixel grid (EXIF orientation not applied)."""
+    """RGB uint8, H x W x 3, on the stored pixel grid (EXIF orientation not applied). For a
+    cut-off file, only the decoded rows (``facts.decoded_rows`` of ``facts.height``)."""
     facts: ImageFacts
 
     def display_pixels(self) -> np.ndarray:
-        return orient(self.pixels, self.facts.orientation)
+        return orient(pad_missing_rows(self.pixels, self.facts.height), self.facts.orientation)
+
+
+MISSING_FILL = 96
+"""Grey level of the stripes that mark the rows a cut-off file does not have."""
+
+
+def pad_missing_rows(array: np.ndarray, height: int, hatch: bool = True) -> np.ndarray:
+    """``array`` (the decoded top rows) extended to ``height`` rows for showing.
+
+    The missing rows get diagonal grey stripes (``hatch``), which no photo looks like, or zeros
+    (blank, for analysis results such as the ELA). Returns ``array`` itself when nothing is missing.
+    """
+    rows = array.shape[0]
+    if rows >= height:
+        return array
+    missing = np.zeros((height - rows, *array.shape[1:]), dtype=array.dtype)
+    if hatch:
+        yy, xx = np.mgrid[rows:height, 0 : array.shape[1]]
+        stripes = ((xx + yy) // 12) % 2 == 0
+        missing[stripes] = MISSING_FILL
+        missing[~stripes] = MISSING_FILL // 2
+    return np.concatenate([array, missing], axis=0)
 
 
 def orient(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -163,32 +233,6 @@ def _read_bytes(path: Path) -> bytes:
         return handle.read()
 
 
-def _to_rgb(image: Image.Image, path: Path, notes: list[str]) -> np.ndarray:
-    mode = image.mode
-    if mode == "RGB":
-        return np.asarray(image, dtype=np.uint8)
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        data = np.asarray(image)
-        if mode.startswith("I;16"):
-            gray = (data.astype(np.uint32) >> 8).astype(np.uint8)
-            notes.append("16-bit image reduced to 8 bits (high byte) for display and ELA")
-        else:
-            data = data.astype(np.float64)
-            lo, hi = float(np.nanmin(data)), float(np.nanmax(data))
-            span = hi - lo if hi > lo else 1.0
-            gray = np.clip((data - lo) * (255.0 / span), 0, 255).astype(np.uint8)
-            notes.append(f"{mode} image stretched from [{lo:g}, {hi:g}] to 8 bits")
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if "A" in mode or (mode == "P" and "transparency" in image.info):
-        notes.append("Transparency ignored: colour values are analysed as stored")
-    if mode == "CMYK":
-        notes.append("CMYK converted to RGB (naive inversion, as Pillow does)")
-    try:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (ValueError, OSError) as exc:
-        raise UnsupportedFormatError(path, f"mode {mode}") from exc
-
-
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode ``path`` into RGB pixels plus facts. Only ``ImageLoadError`` subclasses escape."""
     path = Path(path)
@@ -212,10 +256,18 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
         try:
             image = Image.open(io.BytesIO(data))
         except UnidentifiedImageError as exc:
+            precision = frame_precision(data)
+            if precision not in (None, 8):
+                raise UnsupportedFormatError(
+                    path, f"{precision}-bit JPEG: the decoder reads only 8-bit JPEGs"
+                ) from exc
             raise NotAnImageError(path) from exc
         except Image.DecompressionBombError as exc:
             raise TooManyPixelsError(path, str(exc)) from exc
-        except (SyntaxError, OSError, ValueError, EOFError, struct_error()) as exc:
+        except ValueError as exc:
+            _raise_text_limit(path, exc)
+            raise CorruptImageError(path, str(exc)[:200]) from exc
+        except (SyntaxError, OSError, EOFError, struct_error()) as exc:
             raise CorruptImageError(path, str(exc)[:200]) from exc
         with image:
             width, height = image.size
@@ -227,28 +279,48 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
                     f"{width}x{height} = {width * height / 1e6:.0f} MP, "
                     f"limit {max_pixels / 1e6:.0f} MP",
                 )
-            frames = int(getattr(image, "n_frames", 1) or 1)
             notes: list[str] = []
+            is_jpeg = image.format in ("JPEG", "MPO")
+            embedded: tuple[EmbeddedImage, ...] = ()
+            jpeg_data = data
+            if image.format == "MPO":
+                # The primary image is a plain JPEG; the rest are listed, not counted as frames.
+                embedded = embedded_images(image, data)
+                jpeg_data = data[: primary_length(image, data)]
+                frames = 1
+                notes.append(
+                    f"JPEG with {len(embedded)} embedded image(s) in an MPF index "
+                    "(Pillow calls it MPO): the primary image is analysed"
+                )
+            else:
+                frames = int(getattr(image, "n_frames", 1) or 1)
             if frames > 1:
                 kind = "animated image" if getattr(image, "is_animated", False) else "file"
                 notes.append(f"{kind} with {frames} frames/pages: frame 1 is analysed")
                 image.seek(0)
+            decoded_rows = None
+            source: Image.Image = image
             try:
                 image.load()
-            except (OSError, SyntaxError, ValueError, EOFError, struct_error()) as exc:
+            except ValueError as exc:
+                _raise_text_limit(path, exc)
                 raise CorruptImageError(path, str(exc)[:200]) from exc
-            if image.format == "JPEG":
-                _check_jpeg_stream(path, data, notes)
+            except (OSError, SyntaxError, EOFError, struct_error()) as exc:
+                if not (is_jpeg and "truncated" in str(exc)):
+                    raise CorruptImageError(path, str(exc)[:200]) from exc
+                source, decoded_rows = _decode_cut_off(path, jpeg_data, notes, exc)
+            if is_jpeg and decoded_rows is None and source is image:
+                check_stream(jpeg_data, notes)
             exif = exif_summary(image)
             orientation, orientation_note = display_orientation(exif)
             if orientation_note:
                 notes.append(orientation_note)
             if orientation != 1:
                 notes.append(f"EXIF orientation {orientation}: rotated for display only")
-            pixels = np.ascontiguousarray(_to_rgb(image, path, notes))
+            pixels = np.ascontiguousarray(to_rgb(source, path, notes))
             facts = ImageFacts(
                 path=path,
-                format=image.format,
+                format="JPEG" if is_jpeg else image.format,
                 mode=image.mode,
                 width=width,
                 height=height,
@@ -260,27 +332,38 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
                 sha256=sha,
                 exif=exif,
                 notes=tuple(notes),
+                decoded_rows=decoded_rows,
+                embedded=embedded,
             )
     return LoadedImage(pixels=pixels, facts=facts)
 
 
-def _check_jpeg_stream(path: Path, data: bytes, notes: list[str]) -> None:
-    """Pillow hides libjpeg's warnings and decodes damaged scans to grey garbage; a strict
-    libjpeg-turbo decode surfaces them. The image still opens (an investigator wants to see what
-    is there), with a note that says the data is corrupt."""
-    try:
-        import simplejpeg
-    except ImportError:  # pragma: no cover - optional accelerator
-        return
-    try:
-        simplejpeg.decode_jpeg(data, strict=True)
-    except ValueError as exc:
-        message = str(exc)
-        if message.startswith(("Corrupt JPEG data", "Premature end")):
-            notes.append(
-                f"JPEG data is corrupt ({message}): pixels after the damage are the decoder's "
-                "guess, not the original's"
-            )
+def _decode_cut_off(
+    path: Path, data: bytes, notes: list[str], error: Exception
+) -> tuple[Image.Image, int | None]:
+    """The decodable top of a JPEG whose data stops early, and its row count (None: all rows)."""
+    canvas, rows = decode_truncated(data)
+    height = canvas.height
+    if rows == 0:
+        if is_progressive(data):
+            detail = "a cut-off progressive JPEG: its rows are complete only after the last scan"
+        else:
+            detail = "the data stops before the first complete row of pixels"
+        raise CorruptImageError(path, detail) from error
+    if rows >= height:
+        notes.append("JPEG end marker missing: every row is present and was decoded")
+        return canvas, None
+    # warnings_for says how much is real (from decoded_rows), so there is no note here.
+    return canvas.crop((0, 0, canvas.width, rows)), rows
+
+
+def _raise_text_limit(path: Path, error: ValueError) -> None:
+    """Pillow's PNG text-chunk guard, named as what it is instead of 'corrupt'."""
+    if "MAX_TEXT" in str(error):
+        limit = PngImagePlugin.MAX_TEXT_CHUNK // (1024 * 1024)
+        raise MetadataTooLargeError(
+            path, f"a PNG text chunk decompresses to more than {limit} MB"
+        ) from error
 
 
 def struct_error() -> type[Exception]:

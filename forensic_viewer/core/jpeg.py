@@ -105,8 +105,11 @@ class JpegFacts:
 
 
 def jpeg_facts_from_pillow(image) -> JpegFacts | None:
-    """Read the compression facts of an open Pillow JPEG (None for other formats)."""
-    if getattr(image, "format", None) != "JPEG":
+    """Read the compression facts of an open Pillow JPEG (None for other formats).
+
+    "MPO" is Pillow's name for a JPEG with an MPF index (iPhone gain maps, depth maps): its
+    primary image is an ordinary JPEG with the same tables and sampling."""
+    if getattr(image, "format", None) not in ("JPEG", "MPO"):
         return None
     from PIL import JpegImagePlugin
 

@@ -121,6 +121,10 @@ def _copy(source, tags: dict[int, str], summary: dict[str, Any]) -> None:
             summary[name] = value
 
 
+# Formats whose own compression is not JPEG's 8x8 DCT quantization: there is no JPEG error level.
+NOT_JPEG_CODECS = {"HEIF": "HEVC-compressed", "AVIF": "AV1-compressed"}
+
+
 def warnings_for(facts) -> list[str]:
     """Plain-language observations worth a second look (not proof of anything)."""
     notes: list[str] = []
@@ -134,10 +138,22 @@ def warnings_for(facts) -> list[str]:
         notes.append("Modification date differs from capture date")
     if facts.jpeg is not None and facts.jpeg.progressive:
         notes.append("Progressive JPEG (cameras rarely write these; editors and the web do)")
-    if facts.format not in ("JPEG", None):
+    if facts.format in NOT_JPEG_CODECS:
+        notes.append(
+            f"{facts.format} is not a JPEG ({NOT_JPEG_CODECS[facts.format]}): ELA and the JPEG "
+            "network do not apply, so the verdict is inconclusive; the picture and its metadata "
+            "are shown"
+        )
+    elif facts.format not in ("JPEG", None):
         notes.append(
             f"{facts.format} is not a JPEG: ELA compares against a first JPEG compression and is "
             "much less meaningful"
+        )
+    described = getattr(facts, "describe_decoded", lambda: None)()
+    if described:
+        notes.append(
+            f"Truncated file: {described}; the rest is missing. ELA and the verdict cover only "
+            "the decoded rows"
         )
     return notes
 
