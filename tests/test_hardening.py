@@ -244,7 +244,8 @@ def test_cli_predict_over_the_whole_corpus(corpus, baseline, tmp_path, capfd, mo
     for case, row in zip(files, rows, strict=True):
         assert row["path"] == str(case.path)
         if case.opens:
-            assert set(row) == {"path", "p_tampered", "label", "ms", "model"}, case.id
+            assert set(row) == {"path", "sha256", "p_tampered", "label", "ms", "model"}, case.id
+            assert row["sha256"] == sha256_file(case.path), case.id
             assert 0.0 <= row["p_tampered"] <= 1.0 and row["model"] == "small", case.id
         else:
             assert set(row) == {"path", "error"}, case.id

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forensic_viewer.core.images import load_image, orient
+from forensic_viewer.core.images import load_image, orient, pad_missing_rows
 
 DEFAULT_MAX_TILES = 160
 """Tiles per verdict at most: ``ml.predict.VERDICT_MAX_TILES`` (not imported: it loads torch)."""
@@ -152,11 +152,20 @@ def colour_heatmap(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return rgba
 
 
-def make_overlay(doc_id: int, heat, orientation: int, lut: np.ndarray) -> HeatOverlay:
-    """The coloured, display-oriented heatmap of one document (cheap; run in a worker)."""
+def make_overlay(
+    doc_id: int, heat, orientation: int, lut: np.ndarray, full_height: int | None = None
+) -> HeatOverlay:
+    """The coloured, display-oriented heatmap of one document (cheap; run in a worker).
+
+    ``full_height``: the declared height of a cut-off file, whose heatmap covers only its decoded
+    rows; the missing rows get a transparent overlay, so it lines up with the hatched image."""
     values, step = sampled_heatmap(heat)
-    rgba = np.ascontiguousarray(orient(colour_heatmap(values, lut), orientation))
+    coloured = colour_heatmap(values, lut)
     height, width = heat.image_shape
+    if full_height is not None and full_height > height:
+        height = full_height
+        coloured = pad_missing_rows(coloured, -(-full_height // step), hatch=False)
+    rgba = np.ascontiguousarray(orient(coloured, orientation))
     size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     probs = np.asarray(heat.probs)
     return HeatOverlay(

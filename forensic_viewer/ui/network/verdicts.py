@@ -288,7 +288,12 @@ class VerdictController(QObject):
             return
         generation = self.view_generation.value
         worker = Worker(
-            verdict_jobs.make_overlay, doc.id, outcome.heatmap, doc.orientation, self.lut
+            verdict_jobs.make_overlay,
+            doc.id,
+            outcome.heatmap,
+            doc.orientation,
+            self.lut,
+            doc.facts.height,
         )
         worker.returned.connect(lambda overlay, g=generation: self._on_overlay(overlay, g))
         worker.finished.connect(self._on_overlay_finished)

@@ -35,6 +35,9 @@ def fact_rows(doc: Document) -> list[tuple[str, str]]:
         rows.append(("EXIF orientation", f"{facts.orientation} (rotated for display)"))
     if facts.frames > 1:
         rows.append(("Frames", str(facts.frames)))
+    if facts.truncated:
+        rows.append(("Decoded", f"{facts.describe_decoded()}; the rest is hatched"))
+    rows += [("Embedded", item.describe()) for item in facts.embedded]
     jpeg = facts.jpeg
     if jpeg is not None:
         quality = jpeg.quality.describe() if jpeg.quality else "no quantization tables"

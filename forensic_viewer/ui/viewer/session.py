@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from forensic_viewer.core.errors import ImageLoadError
-from forensic_viewer.core.images import ImageFacts, load_image, orient
+from forensic_viewer.core.images import ImageFacts, load_image, orient, pad_missing_rows
 
 from ..viewer.document import (
     DEFAULT_FOLDER_CAP,
@@ -82,8 +82,12 @@ def compute_ela_frame(
     orientation: int,
     settings: ElaSettings,
     diff: np.ndarray | None,
+    height: int | None = None,
 ) -> ElaFrame:
-    """Worker job: JPEG round trip only when ``diff`` is missing, then the cheap rendering."""
+    """Worker job: JPEG round trip only when ``diff`` is missing, then the cheap rendering.
+
+    ``height``: the declared height of a cut-off file whose ``pixels`` are only its decoded top
+    rows; the frame shows the missing rows hatched in the original and blank in the ELA."""
     # imported here: OpenCV costs ~0.1 s of start-up and is first needed in this worker
     from forensic_viewer.core.ela import ela_difference, render
 
@@ -93,12 +97,13 @@ def compute_ela_frame(
         diff = ela_difference(pixels, settings.quality)
     max_diff = int(diff.max()) if diff.size else 0
     rendering, gain = render(diff, settings.scale, settings.grayscale, max_diff)
+    full = pixels.shape[0] if height is None else height
     return ElaFrame(
         doc_id=doc_id,
         settings=settings,
-        original=_display(pixels, orientation),
-        diff=orient(diff, orientation),
-        rendering=_display(rendering, orientation),
+        original=_display(pad_missing_rows(pixels, full), orientation),
+        diff=orient(pad_missing_rows(diff, full, hatch=False), orientation),
+        rendering=_display(pad_missing_rows(rendering, full, hatch=False), orientation),
         max_diff=max(max_diff, 1),
         gain=gain,
         seconds=time.perf_counter() - started,
@@ -189,6 +194,11 @@ class Session(QObject):
         self._by_identity[_identity(doc.path)] = doc
         self.cache.put(doc.pixels_key(), item.pixels)
         counts["opened"] += 1
+        if item.facts.truncated:  # opened, but the investigator must know it is not all there
+            self.message.emit(
+                f"{item.path.name}: truncated file, {item.facts.describe_decoded()}; the missing "
+                "part is hatched and ELA and verdict cover only the decoded rows"
+            )
         self.documentAdded.emit(doc)
         if not counts["selected"]:
             counts["selected"] = True
@@ -280,7 +290,9 @@ class Session(QObject):
             diff = self.cache.get(doc.diff_key(settings.quality))
             # one raw difference per image: the memory budget is for many images, not qualities
             self.cache.drop_where(doc.id, keep=[doc.pixels_key(), doc.diff_key(settings.quality)])
-            worker = Worker(compute_ela_frame, doc.id, pixels, doc.orientation, settings, diff)
+            worker = Worker(
+                compute_ela_frame, doc.id, pixels, doc.orientation, settings, diff, doc.facts.height
+            )
             worker.returned.connect(lambda frame, g=generation: self._on_frame(doc, frame, g))
         worker.errored.connect(lambda exc, g=generation: self._on_failed(doc, exc, g))
         worker.finished.connect(self._on_job_finished)  # before the pool's own handler
