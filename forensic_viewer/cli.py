@@ -203,13 +203,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_info.add_argument("--json", action="store_true")
     p_info.set_defaults(func=cmd_info)
 
-    for module_name in ("cli_predict", "cli_train"):
+    for module_name in ("cli_predict", "cli_train", "cli_analyses"):
         try:
             module = __import__(f"forensic_viewer.{module_name}", fromlist=["register"])
         except ImportError:
             continue
         module.register(sub)
     return parser
+
+
+def analysis_subcommands() -> list[str]:
+    """Subcommands generated from the analysis registry (clone, grid, ...; see cli_analyses)."""
+    from .cli_analyses import analysis_names
+
+    return analysis_names()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
     # Bare image paths and GUI options (``--screenshot``) mean the default subcommand, gui.
-    if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help", "--version"):
+    if not argv or argv[0] not in (
+        *SUBCOMMANDS,
+        *analysis_subcommands(),
+        "-h",
+        "--help",
+        "--version",
+    ):
         argv = ["gui", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)

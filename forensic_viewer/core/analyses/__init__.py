@@ -49,6 +49,9 @@ __all__ = [
     "run_analysis",
 ]
 
-# Built-in analyses register themselves at import (one line per module, in tab order).
+# Built-in analyses register themselves at import: one line per module, in tab order.
+# isort: off
 from . import ela as _ela  # noqa: E402, F401
 from . import grid as _grid  # noqa: E402, F401
+from . import clone as _clone  # noqa: E402, F401
+# isort: on
