@@ -9,7 +9,6 @@ Outputs never replace the input image, nor an existing file without ``--force``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -68,15 +67,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=run_command, analysis=name)
 
 
-def check_output(path: Path, source: Path, force: bool) -> None:
-    from .core.atomic import same_file
+def check_output(path: Path, source: Path, force: bool, image: bool = True) -> None:
+    """Every check on an output before the work (the same rules as ``ela -o``): never the input,
+    never an existing file without ``force`` (it may be another piece of evidence)."""
+    from .core.atomic import check_name_lengths, check_writable, same_file
 
-    if path.exists() and same_file(source, path):
-        raise OutputPathError(f"refusing to write over the input image {source}")
-    if path.exists() and not force:
-        raise OutputPathError(f"{path} exists; use --force to replace it")
-    if path.exists() and path.is_dir():
-        raise OutputPathError(f"{path} is a folder")
+    try:
+        check_name_lengths(path)
+        if path.is_dir():
+            raise OutputPathError(f"{path} is a folder; give a file name for the output")
+        if path.exists() and same_file(source, path):
+            raise OutputPathError(f"refusing to write over the input image {source}")
+        if image and path.suffix.lower() not in LOSSLESS:
+            raise OutputPathError(f"{path.name}: use a lossless format (.png, .tif or .bmp)")
+        if (path.exists() or path.is_symlink()) and not force:
+            raise OutputPathError(f"{path} exists (use --force to replace it)")
+        check_writable(path)
+    except OSError as error:  # stat() itself failed: a name too long, a folder we cannot read
+        raise OutputPathError(f"cannot write {path} ({error.strerror or error})") from None
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -86,16 +94,15 @@ def run_command(args: argparse.Namespace) -> int:
     from .core.analyses import REGISTRY, resolve_params, run_analysis
     from .core.analyses.render import render_result
     from .core.atomic import atomic_write_text, atomic_write_with
-    from .core.images import load_image
+    from .core.images import load_image, pad_missing_rows
+    from .core.jsonout import dumps
 
     analysis = REGISTRY[args.analysis]
     source, out = Path(args.image), Path(args.output)
-    if out.suffix.lower() not in LOSSLESS:
-        raise OutputPathError(f"{out.name}: use a lossless format (.png, .tif or .bmp)")
     check_output(out, source, args.force)
     json_path = None if args.json in (None, "-") else Path(args.json)
     if json_path is not None:
-        check_output(json_path, source, args.force)
+        check_output(json_path, source, args.force, image=False)
     given = {p.name: getattr(args, p.name) for p in analysis.params}
     try:
         params = resolve_params(analysis, {k: v for k, v in given.items() if v is not None})
@@ -120,14 +127,17 @@ def run_command(args: argparse.Namespace) -> int:
         for key in result.extra_images:
             extras[key] = out.with_name(f"{out.stem}.{key}{out.suffix}")
             check_output(extras[key], source, args.force)
-    picture = Image.fromarray(render_result(result, loaded.pixels))
-    fmt = LOSSLESS[out.suffix.lower()]
-    atomic_write_with(out, lambda handle: picture.save(handle, format=fmt))
+    height = loaded.facts.height  # a cut-off file's missing rows stay blank, not invented
+    pictures = {out: render_result(result, loaded.pixels)}
     for key, path in extras.items():
-        extra = Image.fromarray(
-            render_result(type(result)(image=result.extra_images[key]), loaded.pixels)
-        )
-        atomic_write_with(path, lambda handle, image=extra: image.save(handle, format=fmt))
+        pictures[path] = render_result(type(result)(image=result.extra_images[key]), loaded.pixels)
+    fmt = LOSSLESS[out.suffix.lower()]
+    for path, picture in pictures.items():
+        image = Image.fromarray(pad_missing_rows(picture, height, hatch=False))
+        try:
+            atomic_write_with(path, lambda handle, image=image: image.save(handle, format=fmt))
+        except OSError as error:
+            raise OutputPathError(f"cannot write {path} ({error.strerror or error})") from None
     report = {
         "analysis": analysis.name,
         "title": analysis.title,
@@ -137,7 +147,7 @@ def run_command(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         **result.as_dict(),
     }
-    text = json.dumps(report, indent=2, allow_nan=False)
+    text = dumps(report, indent=2)
     if args.json == "-":
         print(text)
     elif json_path is not None:

@@ -204,7 +204,7 @@ def test_cli_writes_png_and_json_and_refuses_to_overwrite(tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"{out}: Clone detection score=")
     # Existing outputs are refused without --force; the input never.
     assert main(["clone", str(source), "-o", str(out)]) == 2
-    assert "exists; use --force" in capsys.readouterr().err
+    assert "exists (use --force to replace it)" in capsys.readouterr().err
     assert main(["clone", str(source), "-o", str(out), "--force", "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["analysis"] == "clone"
     before = source.read_bytes()
