@@ -14,8 +14,10 @@ from uihelp import (  # noqa: F401
     jpeg_pixels,
     no_bundled_models,
     photo,
+    save_tiny_model,
     wait_idle,
     window,
+    write_jpeg,
 )
 
 from forensic_viewer.core.ela import ela, ela_difference, render
@@ -155,3 +157,51 @@ def test_the_empty_window_is_a_drop_target_that_says_what_the_app_does(
     qtbot.mouseClick(welcome.open_folder, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     assert len(window.session.documents) == 3
+
+
+def fully_shown(label: QLabel) -> bool:
+    """The label's whole text fits in its rectangle (wrapped where it wraps)."""
+    if label.wordWrap():
+        return label.heightForWidth(label.width()) <= label.height()  # both with the padding
+    return label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()
+
+
+def test_grid_headers_fit_at_1280_by_800(qtbot, window, tmp_path):
+    path = write_jpeg(tmp_path / "evidence" / "q95.jpg", photo(640, 480, seed=7), quality=95)
+    window.resize(1280, 770)
+    window.show_tab("grid")
+    window.open_paths([path])
+    wait_idle(qtbot, window)
+    qtbot.wait(50)  # the wrapped headers take their height
+    assert window.grid.highlight == 95
+    headers = [pane.header for pane in window.grid.panes]
+    assert "◀\u00a0file" in headers[4].text()  # kept together when the header wraps
+    assert all(header.width() < 260 for header in headers)  # narrow cells, as reported
+    assert [header.text() for header in headers if not fully_shown(header)] == []
+    edit = window.grid.qualities_edit  # the qualities stay readable beside the estimate
+    room = edit.width() - 12  # frame and text margins
+    assert edit.fontMetrics().horizontalAdvance(edit.text()) <= room
+
+
+def test_worth_a_look_comes_before_the_facts(qtbot, window, tmp_path):
+    exif = Image.Exif()
+    exif[0x0131] = "Adobe Photoshop 24.0"
+    path = write_jpeg(tmp_path / "evidence" / "edited.jpg", photo(seed=2), exif=exif)
+    window.open_paths([path])
+    wait_idle(qtbot, window)
+    text = window.info.toPlainText()
+    assert text.startswith("Worth a look\n")
+    assert text.index("Software tag names an image editor") < text.index("SHA-256")
+
+
+def test_the_model_card_never_scrolls_sideways(qtbot, window, tmp_path):
+    command = "forensic-viewer train /data/" + "long-folder-name/" * 8 + " --recipe ghost " * 6
+    path = save_tiny_model(tmp_path / "models" / "wide", reproduce=command)
+    window.model_menu.load_model_file(path)
+    wait_idle(qtbot, window)
+    dialog = window.model_menu.show_model_card()
+    qtbot.waitExposed(dialog)
+    assert dialog.width() <= 640
+    assert dialog.browser.horizontalScrollBar().maximum() == 0
+    assert " ".join(command.split()) in " ".join(dialog.browser.toPlainText().split())
+    dialog.close()

@@ -31,14 +31,14 @@ def test_grid_computes_every_cell_exactly(qtbot, window, tmp_path):
         np.testing.assert_array_equal(cell.rendering, expected)
         np.testing.assert_array_equal(pane.image.image, expected)
         assert cell.gain == gain and cell.downsample == 1
-        assert pane.header.text().startswith(f"q {quality}  gain x{gain:.1f}  max {cell.max_diff}")
+        assert pane.header.text().startswith(f"q {quality}  x{gain:.1f}  max {cell.max_diff}")
     assert grid.progress.value() == 6 and grid.progress.maximum() == 6
     # the file says 82; the closest cell is 80 and it is the only one marked
     assert grid.highlight == 80
     assert grid.estimate.text() == "File's quality: 82 (standard IJG tables)"
     marked = [q for q, p in zip(grid.qualities, grid.panes, strict=True) if p.styleSheet()]
     assert marked == [80]
-    assert grid.panes[2].header.text().endswith("◀ file")
+    assert grid.panes[2].header.text().endswith("◀\u00a0file")
     assert window.status_zoom.text() == f"Zoom {grid.zoom() * 100:.0f}%"
 
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -32,7 +33,7 @@ from ..workers import GenerationCounter, Worker, WorkerPool
 MAX_CELL_PIXELS = 6_000_000
 """Larger images are reduced per cell (block maximum, so small bright spots survive)."""
 COLUMNS = 3
-MARKER = "  ◀ file"
+MARKER = "  ◀\u00a0file"
 """Header mark of the cell closest to the file's own quality (short: cells can be narrow)."""
 
 
@@ -110,10 +111,16 @@ class QualityGrid(QWidget):
             "JPEG qualities to compare, separated by commas (1-100). Press Enter to apply."
         )
         self.qualities_edit.editingFinished.connect(self._on_qualities_edited)
+        metrics = self.qualities_edit.fontMetrics()
+        self.qualities_edit.setMinimumWidth(
+            metrics.horizontalAdvance("60, 70, 80, 90, 95, 100") + 24
+        )
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setFormat("%v / %m cells")
         self.estimate = QLabel()
+        self.estimate.setWordWrap(True)  # the qualities field keeps its room on small screens
+        self.estimate.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.estimate.setToolTip(
             "Quality estimated from the file's own quantization tables; the closest cell is framed"
         )
@@ -121,7 +128,7 @@ class QualityGrid(QWidget):
         top.addWidget(QLabel("Qualities"))
         top.addWidget(self.qualities_edit, 1)
         top.addWidget(self.progress)
-        top.addWidget(self.estimate)
+        top.addWidget(self.estimate, 1)
         self.cells_layout = QGridLayout()
         self.cells_layout.setSpacing(3)
         column = QVBoxLayout(self)
@@ -206,14 +213,16 @@ class QualityGrid(QWidget):
         pane = self.panes[index]
         size = self._doc.display_size if self._doc else None
         pane.set_image(cell.rendering, size=size)
-        shown = "" if cell.downsample == 1 else f"  (shown 1:{cell.downsample})"
+        shown = "" if cell.downsample == 1 else f"  1:{cell.downsample}"
         marker = MARKER if cell.quality == self.highlight else ""
+        # short, and wrapped in narrow cells (1280 x 800, HiDPI): the tooltip has it in words
         pane.header.setText(
-            f"q {cell.quality}  gain x{cell.gain:.1f}  max {cell.max_diff}{shown}{marker}"
+            f"q {cell.quality}  x{cell.gain:.1f}  max {cell.max_diff}{shown}{marker}"
         )
         pane.header.setToolTip(
             f"ELA at JPEG quality {cell.quality}: brightness x{cell.gain:.2f}, largest "
             f"difference {cell.max_diff}, {cell.seconds * 1000:.0f} ms"
+            + ("" if cell.downsample == 1 else f"; shown reduced 1:{cell.downsample}")
             + ("; closest to the file's own quality" if marker else "")
         )
         self.progress.setValue(len(self.cells))
@@ -241,6 +250,8 @@ class QualityGrid(QWidget):
         for index, quality in enumerate(self.qualities):
             pane = ImagePane(f"q {quality}")
             pane.setToolTip(f"ELA at JPEG quality {quality}")
+            pane.header.setWordWrap(True)
+            pane.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
             self.linker.add(pane)
             if index == 0:
                 pane.zoomChanged.connect(self.zoomChanged)

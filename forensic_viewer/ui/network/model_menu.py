@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QTextOption
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -121,7 +121,10 @@ def card_html(card: CardText, weights: Path | None = None) -> str:
     reproduce = str(data.get("reproduce") or "").strip()
     parts += [
         "<h3>Reproduce</h3>",
-        f"<pre>{escape(reproduce)}</pre>" if reproduce else "<p>Not recorded.</p>",
+        # wrapped: a one-line command made the whole card scroll sideways
+        f"<pre style='white-space: pre-wrap'>{escape(reproduce)}</pre>"
+        if reproduce
+        else "<p>Not recorded.</p>",
     ]
     notes = str(data.get("notes") or "").strip()
     if notes:
@@ -135,6 +138,8 @@ class ModelCardDialog(QDialog):
         self.setWindowTitle(f"Model card - {card.name}")
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(False)
+        # long paths and hashes break anywhere rather than widen the page (no sideways scrolling)
+        self.browser.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.browser.setHtml(card_html(card, weights))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
