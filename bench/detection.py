@@ -1,0 +1,228 @@
+"""The detection benchmark (issue 9): held-out camera makes and CASIA, for any scorer.
+
+Builds (once, into the user cache folder) a fixed suite: for each camera-originals photo of the
+held-out makes (``ml.suite.HELD_OUT_MAKES``), every tampering kind with its compression-matched
+authentic and every innocent operation; and the CASIA v1 validation split as is and re-saved at
+q75 and q90. Then scores it with each scorer and prints markdown tables (and ``--json``).
+
+    .venv/bin/python bench/detection.py --scorer default --scorer ela-blocks [--model PATH]
+
+Scorers: ``ela-blocks`` (plain ELA block statistics), ``default`` (models/default), or a model
+file (``--model PATH``, any architecture registered in ``ml.scorers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "datasets"
+
+from tqdm import tqdm  # noqa: E402
+
+from forensic_viewer.ml.detection_metrics import (  # noqa: E402
+    CASIA_CATEGORIES,
+    score_items_iter,
+    summarise,
+)
+from forensic_viewer.ml.metrics import json_safe  # noqa: E402
+from forensic_viewer.ml.scorers import load_scorer  # noqa: E402
+from forensic_viewer.ml.suite import (  # noqa: E402
+    HELD_OUT_MAKES,
+    QUALITY_BUCKETS,
+    SuiteParams,
+    build_suite_iter,
+    load_suite,
+    suite_folder,
+)
+from forensic_viewer.ml.synthetic import INNOCENT_KINDS, TAMPERED_KINDS  # noqa: E402
+
+
+def _pct(value) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def _num(value) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, dict]) -> str:
+    """Tables with one column per scorer."""
+    names = list(results)
+    parts = []
+    cameras = {n: r["summary"].get("camera") for n, r in results.items()}
+    if all(cameras.values()):
+        first = cameras[names[0]]
+        rows = []
+        for kind in (*INNOCENT_KINDS, "pair_authentic"):
+            n = first["authentic"][kind]["n"]
+            rows.append(
+                [f"authentic flagged: {kind} (n={n})"]
+                + [_pct(cameras[s]["authentic"][kind]["flagged"]) for s in names]
+            )
+        rows.append(
+            ["authentic inconclusive (all kinds)"]
+            + [_pct(cameras[s]["authentic"]["all authentic"]["inconclusive"]) for s in names]
+        )
+        for figure, key, fmt in (
+            ("image AUC vs its pairs", "auc", _num),
+            ("tampered flagged", "flagged", _pct),
+            ("pixel AUC median", "pixel_auc", _num),
+            ("pixel F1 median", "pixel_f1", _num),
+        ):
+            for kind in (*TAMPERED_KINDS, "all tampering"):
+                n = first["tampering"][kind]["n"]
+                rows.append(
+                    [f"{figure}: {kind} (n={n})"]
+                    + [fmt(cameras[s]["tampering"][kind][key]) for s in names]
+                )
+        parts.append("### Camera originals, held-out makes\n\n" + _table(["figure", *names], rows))
+        rows = []
+        for bucket in [b[0] for b in QUALITY_BUCKETS] + ["own tables"]:
+            cell = first["quality"][bucket]
+            label = f"{bucket} ({cell['n']} pairs, {cell['innocent_n']} innocent)"
+            for figure, key, fmt in (
+                ("image AUC", "auc", _num),
+                ("pair authentic flagged", "pair_authentic_flagged", _pct),
+                ("innocent ops flagged", "innocent_flagged", _pct),
+                ("tampered flagged", "flagged", _pct),
+                ("pixel AUC median", "pixel_auc", _num),
+            ):
+                cells = [fmt(cameras[s]["quality"][bucket][key]) for s in names]
+                rows.append([f"{label}: {figure}", *cells])
+        parts.append(
+            "### Per final-save quality (camera suite, all tampering kinds)\n\n"
+            + _table(["bucket: figure", *names], rows)
+        )
+    rows = []
+    for category in CASIA_CATEGORIES:
+        cells = {n: r["summary"].get(category) for n, r in results.items()}
+        if not all(cells.values()):
+            continue
+        first = cells[names[0]]
+        label = f"{category} ({first['authentic_n']} au + {first['n']} tp)"
+        for figure, key, fmt in (
+            ("image AUC", "auc", _num),
+            ("authentic flagged", "authentic_flagged", _pct),
+            ("tampered flagged", "flagged", _pct),
+            ("inconclusive (authentic)", "authentic_inconclusive", _pct),
+            ("pixel AUC median", "pixel_auc", _num),
+            ("pixel F1 median", "pixel_f1", _num),
+        ):
+            rows.append([f"{label}: {figure}"] + [fmt(cells[s][key]) for s in names])
+    if rows:
+        parts.append("### CASIA v1 validation split\n\n" + _table(["figure", *names], rows))
+    timing = [
+        [n, f"{r['seconds']:.0f} s", f"{r['cpu_seconds']:.0f} s", str(r["images"])]
+        for n, r in results.items()
+    ]
+    header = ["scorer", "wall time", "CPU time (all threads)", "images"]
+    parts.append("### Scoring time\n\n" + _table(header, timing))
+    return "\n\n".join(parts) + "\n"
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads: on a shared machine the wall time says how busy the
+    machine was; CPU seconds / 2 is the wall time on 2 free cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scorer", action="append", default=[], help="ela-blocks | default | PATH")
+    p.add_argument("--model", action="append", default=[], help="a model file to score")
+    p.add_argument("--photos", default=str(SHARED / "camera-originals"))
+    p.add_argument("--casia", default=str(SHARED / "casia1"))
+    p.add_argument("--no-photos", action="store_true")
+    p.add_argument("--no-casia", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-photo", type=int, default=5)
+    p.add_argument("--max-side", type=int, default=512)
+    p.add_argument("--max-photos", type=int, default=None)
+    p.add_argument("--max-casia", type=int, default=None, help="N authentic + N tampered")
+    p.add_argument("--json", type=Path, default=None, help="write all figures here")
+    p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    specs = args.scorer + args.model or ["ela-blocks"]
+    params = SuiteParams(
+        photos=None if args.no_photos else args.photos,
+        casia=None if args.no_casia else args.casia,
+        seed=args.seed,
+        per_photo=args.per_photo,
+        max_side=args.max_side,
+        max_photos=args.max_photos,
+        max_casia=args.max_casia,
+    )
+    try:
+        scorers = [load_scorer(spec) for spec in specs]
+        started = time.perf_counter()
+        bar = None
+        for event in build_suite_iter(params):
+            if bar is None and not args.quiet:
+                bar = tqdm(total=event.total, desc="building the suite", file=sys.stderr)
+            if bar is not None:
+                bar.update(event.done - bar.n)
+        if bar is not None:
+            bar.close()
+        build_seconds = time.perf_counter() - started
+        items = load_suite(params)
+    except (OSError, ValueError) as exc:
+        print(f"detection: {exc}", file=sys.stderr)
+        return 2
+    results = {}
+    for scorer in scorers:
+        started = time.perf_counter()
+        cpu_before = _cpu_seconds()
+        scored = []
+        events = score_items_iter(scorer, items)
+        if not args.quiet:
+            events = tqdm(events, total=len(items), desc=scorer.name, file=sys.stderr)
+        for event in events:
+            scored.append(event.scored)
+        results[scorer.name] = {
+            "seconds": time.perf_counter() - started,
+            "cpu_seconds": _cpu_seconds() - cpu_before,
+            "images": len(scored),
+            "threshold": scorer.threshold,
+            "summary": summarise(scored),
+        }
+    text = markdown(results)
+    print(f"suite: {suite_folder(params)} ({len(items)} images, built in {build_seconds:.0f} s)")
+    print(f"held-out makes: {', '.join(HELD_OUT_MAKES)}")
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+    if args.json:
+        report = {
+            "params": vars(params),
+            "build_seconds": build_seconds,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "results": results,
+        }
+        args.json.write_text(json.dumps(json_safe(report), indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
