@@ -333,14 +333,32 @@ def test_restart_markers_are_not_guessed_complete(tmp_path):
     assert np.array_equal(loaded.pixels, full_decode(data)[:rows])
 
 
-def test_cut_progressive_jpeg_says_why(tmp_path):
+def test_cut_progressive_jpeg_opens_coarse_and_says_so(tmp_path):
+    import simplejpeg
+
     data = jpeg(photo(64, 48), progressive=True)
-    with pytest.raises(CorruptImageError) as caught:
-        load_image(write(tmp_path / "prog.jpg", data[: len(data) * 2 // 3]))
-    assert str(caught.value) == (
-        "prog.jpg: the image is truncated or corrupt (a cut-off progressive JPEG: its rows are "
-        "complete only after the last scan)"
+    cut = data[: len(data) * 2 // 3]
+    scans = cut.count(b"\xff\xda")
+    assert 1 < scans < data.count(b"\xff\xda")
+    loaded = load_image(write(tmp_path / "prog.jpg", cut))
+    assert loaded.facts.decoded_rows is None and loaded.pixels.shape == (48, 64, 3)
+    # the picture libjpeg-turbo itself builds from the scans that arrived, close to the original
+    assert np.array_equal(
+        loaded.pixels, simplejpeg.decode_jpeg(cut, colorspace="RGB", strict=False)
     )
+    assert np.abs(loaded.pixels.astype(int) - full_decode(data)).mean() < 8
+    assert loaded.facts.notes == (
+        f"JPEG data is corrupt (progressive JPEG cut off in scan {scans}): the picture is built "
+        "from the scans that arrived; unless only the end marker was lost, every row is coarser "
+        "than the original and the ELA shows the decoder's guess",
+    )
+
+
+def test_progressive_jpeg_missing_only_its_end_marker(tmp_path):
+    data = jpeg(photo(64, 48), progressive=True)
+    loaded = load_image(write(tmp_path / "prog.jpg", data[:-2]))
+    assert np.array_equal(loaded.pixels, full_decode(data))  # every scan was there
+    assert loaded.facts.notes[0].startswith("JPEG data is corrupt (progressive JPEG cut off in")
 
 
 def test_pad_missing_rows_marks_the_missing_part():

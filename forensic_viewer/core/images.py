@@ -22,6 +22,7 @@ Mode policy (what ``load_image`` turns each Pillow mode into):
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import warnings
@@ -247,8 +248,6 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
 
 
 def _load(path: Path, max_pixels: int) -> LoadedImage:
-    import io
-
     data = _read_bytes(path)
     sha = hashlib.sha256(data).hexdigest()
     with warnings.catch_warnings():
@@ -344,17 +343,40 @@ def _decode_cut_off(
     """The decodable top of a JPEG whose data stops early, and its row count (None: all rows)."""
     canvas, rows = decode_truncated(data)
     height = canvas.height
+    if rows == 0 and is_progressive(data):
+        return _decode_cut_off_progressive(path, data, notes, error), None
     if rows == 0:
-        if is_progressive(data):
-            detail = "a cut-off progressive JPEG: its rows are complete only after the last scan"
-        else:
-            detail = "the data stops before the first complete row of pixels"
+        detail = "the data stops before the first complete row of pixels"
         raise CorruptImageError(path, detail) from error
     if rows >= height:
         notes.append("JPEG end marker missing: every row is present and was decoded")
         return canvas, None
     # warnings_for says how much is real (from decoded_rows), so there is no note here.
     return canvas.crop((0, 0, canvas.width, rows)), rows
+
+
+def _decode_cut_off_progressive(
+    path: Path, data: bytes, notes: list[str], error: Exception
+) -> Image.Image:
+    """A progressive JPEG sends the whole picture coarse first and refines it scan by scan, so a
+    cut-off one has no finished row but a whole, coarser picture. libjpeg builds it from the scans
+    that arrived when the data ends with an end marker; the note starts as the corrupt-data note
+    does, so the picture is shown but not taken for the original's detail. A progressive file may
+    legally have fewer scans, so neither libjpeg nor this code can tell a file that lost only its
+    end marker from one cut at the end of a scan; the note says so."""
+    scans = data.count(b"\xff\xda")  # 0xFF is always followed by 0x00 inside scan data
+    try:
+        with Image.open(io.BytesIO(data + b"\xff\xd9")) as image:
+            image.load()
+            canvas = image.copy()
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error()) as exc:
+        raise CorruptImageError(path, f"a cut-off progressive JPEG ({exc})"[:200]) from error
+    notes.append(
+        f"JPEG data is corrupt (progressive JPEG cut off in scan {scans}): the picture is built "
+        "from the scans that arrived; unless only the end marker was lost, every row is coarser "
+        "than the original and the ELA shows the decoder's guess"
+    )
+    return canvas
 
 
 def _raise_text_limit(path: Path, error: ValueError) -> None:

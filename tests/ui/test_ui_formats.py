@@ -34,6 +34,9 @@ def test_cut_off_jpeg_is_hatched_below_its_decoded_rows(qtbot, window, tmp_path)
     ]
     info = dict(window.info.plain_rows)
     assert info["Decoded"] == f"{described}; the rest is hatched"
+    thumbnail = window.session.current.thumbnail
+    assert thumbnail.shape[:2] == (120, 160)  # the whole frame (not shrunk: under 160 px)
+    assert set(np.unique(thumbnail[rows:])) == {48, 96}
 
 
 def test_rotated_cut_off_jpeg_keeps_the_hatch_beside_the_real_part(qtbot, window, tmp_path):

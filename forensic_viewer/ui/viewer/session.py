@@ -72,7 +72,9 @@ def load_many(paths: list[Path]):
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             yield LoadFailed(path, f"{path.name}: unexpected error ({type(exc).__name__}: {exc})")
             continue
-        thumbnail = make_thumbnail(loaded.pixels, loaded.facts.orientation)
+        # a cut-off file's thumbnail has its true shape, the missing part hatched as in the view
+        shown = pad_missing_rows(loaded.pixels, loaded.facts.height)
+        thumbnail = make_thumbnail(shown, loaded.facts.orientation)
         yield Loaded(path, loaded.facts, loaded.pixels, thumbnail)
 
 
