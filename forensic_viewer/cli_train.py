@@ -11,6 +11,7 @@ when a command runs.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -118,6 +119,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--half", action="store_true", help="store the weights as float16")
     p.add_argument("--force", action="store_true", help="replace an existing model at --out")
     p.add_argument("--dry-run", action="store_true", help="train one tiny batch end to end")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in --checkpoint-dir (after a crash or a kill); "
+        "the settings must be the same",
+    )
+    p.add_argument(
+        "--input-size",
+        type=_number(int, 16, name="--input-size"),
+        metavar="PX",
+        help="network input size (default: the recipe's, 128); smaller trains faster",
+    )
     p.set_defaults(func=cmd_train)
 
     e = subparsers.add_parser(
@@ -207,25 +220,36 @@ class _CancelOnInterrupt:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from .core.paths import user_cache_dir
     from .ml import train as t
+    from .ml.distributed import is_main_process
     from .ml.modelfile import weights_path_for
+    from .ml.preprocess import RECIPES
 
+    if not is_main_process():
+        # torchrun: rank 0 prints and writes; the others keep only their error messages.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
+        os.environ["TQDM_DISABLE"] = "1"
     out = weights_path_for(args.out)
-    if out.exists() and not args.force:
+    if out.exists() and not args.force and not args.resume:
         return fail(f"{out} exists (use --force to replace it)")
+    recipe = RECIPES[args.recipe]
+    if args.input_size:
+        recipe = dataclasses.replace(recipe, size=args.input_size)
     dataset, code = _scan(args.dataset)
     if dataset is None:
         return code
     checkpoint_dir = args.checkpoint_dir or str(user_cache_dir() / "checkpoints" / out.stem)
     config = t.TrainConfig(
-        recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        recipe=recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         lr_decay=args.lr_decay, patience=args.patience, monitor=args.monitor,
         val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, bf16=args.bf16, balance_classes=args.balance,
         tiles_per_image=args.tiles_per_image, tile_mask_fraction=args.tile_mask_fraction,
         hflip=args.hflip, dry_run=args.dry_run,
-        checkpoint_dir=checkpoint_dir, out=str(out), half_weights=args.half,
+        checkpoint_dir=checkpoint_dir, out=str(out), half_weights=args.half, resume=args.resume,
     )  # fmt: skip
     counts = dataset.counts()
     print(
@@ -262,7 +286,9 @@ def _show(event, bar, config):
     from .ml import train as t
     from .ml.data import CachingProgress
 
-    if isinstance(event, t.Prepared):
+    if isinstance(event, t.Resumed):
+        print(f"resumed after epoch {event.epoch} from {event.path}")
+    elif isinstance(event, t.Prepared):
         v, tr = event.val_counts, event.train_counts
         print(
             f"split {event.split_method}: train {tr['authentic']}+{tr['tampered']} "

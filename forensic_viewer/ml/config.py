@@ -34,6 +34,8 @@ class TrainConfig:
     tile_mask_fraction: float = 0.1
     """Tiles recipe with masks: a tile is tampered when at least this much of it is masked."""
     dry_run: bool = False
+    resume: bool = False
+    """Continue from ``checkpoint_dir``'s last checkpoint when there is one (same settings)."""
     workers: int = 2
     checkpoint_dir: str | None = None
     out: str | None = None

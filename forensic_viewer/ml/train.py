@@ -18,20 +18,20 @@ Scoring, devices and the evaluation of a saved model live in ``scoring``.
 from __future__ import annotations
 
 import copy
+import json
 import math
-import os
-import shlex
 import time
 from collections.abc import Callable, Generator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core.atomic import atomic_open
+from . import distributed as ddp
 from . import metrics as m
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import (
     AUTHENTIC,
@@ -57,6 +57,7 @@ from .scoring import (
     use_bf16,
 )
 from .tiles import TileSampler
+from .training_card import _counts, make_card, reproduce_command  # noqa: F401 - re-exported
 
 IGNORE = -100
 MONITORS: dict[str, Callable] = {
@@ -102,6 +103,14 @@ class EpochEnd:
 class EarlyStop:
     epoch: int
     best_epoch: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Training continues from a checkpoint after ``epoch`` (``--resume``)."""
+
+    epoch: int
+    path: Path
 
 
 @dataclass
@@ -178,7 +187,11 @@ class _Batches:
 
 
 def train_step(model, optimizer, scheduler, loss_fn, x, y, device, bf16: bool):
-    """One optimisation step (shared with bench/bench_train.py); returns (loss, logits)."""
+    """One optimisation step (shared with bench/bench_train.py); returns (loss, logits).
+
+    ``model`` may be wrapped in DistributedDataParallel: backward() then averages the gradients
+    over the ranks, and ``loss_fn`` is scaled so that average is the global batch's mean.
+    """
     with autocast(device, bf16):
         logits = model(x)
     loss = loss_fn(logits.float(), y)
@@ -196,50 +209,6 @@ def _tiny(samples: list[Sample], count: int) -> list[Sample]:
     return picked
 
 
-def _counts(samples: list[Sample]) -> dict:
-    return {
-        "authentic": sum(s.label == AUTHENTIC for s in samples),
-        "tampered": sum(s.label == TAMPERED for s in samples),
-        "groups": len({s.group for s in samples}),
-    }
-
-
-def _save_checkpoint(folder: Path, payload: dict) -> None:
-    with atomic_open(folder / "last.pt") as handle:
-        torch.save(payload, handle)
-
-
-def reproduce_command(config: TrainConfig, root: Path) -> str:
-    defaults = TrainConfig()
-    parts = ["forensic-viewer", "train", str(root)]
-    if config.out:
-        parts += ["--out", str(config.out)]
-    parts += ["--recipe", config.recipe_object().name]
-    # The precision actually used, so the command does not depend on the next machine's CPU.
-    parts += ["--bf16", "on" if use_bf16(config.bf16, resolve_device(config.device)) else "off"]
-    flags = {
-        "epochs": "--epochs",
-        "batch_size": "--batch-size",
-        "lr": "--lr",
-        "lr_decay": "--lr-decay",
-        "patience": "--patience",
-        "monitor": "--monitor",
-        "val_fraction": "--val-fraction",
-        "seed": "--seed",
-    }
-    if config.recipe_object().mode == "tiles":
-        flags.update(tiles_per_image="--tiles-per-image", tile_mask_fraction="--tile-mask-fraction")
-    for name, flag in flags.items():
-        parts += [flag, str(getattr(config, name))]
-    if config.balance_classes:
-        parts.append("--balance")
-    if config.half_weights:
-        parts.append("--half")
-    if config.hflip is not None and config.hflip != defaults.hflip:
-        parts.append("--hflip" if config.hflip else "--no-hflip")
-    return shlex.join(parts)
-
-
 def train(
     config: TrainConfig, dataset: Dataset, cancel: Cancel = None
 ) -> Generator[object, None, None]:
@@ -248,6 +217,13 @@ def train(
     if config.monitor not in MONITORS:
         raise ValueError(f"unknown monitor {config.monitor!r} (known: {', '.join(MONITORS)})")
     device = resolve_device(config.device)
+    context = ddp.from_environment(device)
+    if context is not None:
+        device = context.device
+        if config.batch_size < context.world:
+            raise ValueError(
+                f"--batch-size {config.batch_size} is smaller than {context.world} ranks"
+            )
     bf16 = use_bf16(config.bf16, device)
     split = split_dataset(dataset, config.val_fraction, config.seed)
     train_samples, val_samples = split.train, split.val
@@ -292,8 +268,30 @@ def train(
     cancelled = False
     started = time.perf_counter()
     trained_images = 0
+    first_epoch = 1
+    payload = load_checkpoint(checkpoint_dir, config) if config.resume and checkpoint_dir else None
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        best_value, best_epoch = payload["best_value"], payload["best_epoch"]
+        best_state, wait = payload["best_state"], payload["wait"]
+        best_logits = [logits.numpy() for logits in payload["best_logits"]]
+        history = list(payload["history"])
+        rng.bit_generator.state = json.loads(payload["numpy_rng"])
+        torch.set_rng_state(payload["torch_rng"])
+        trained_images = payload["trained_images"]
+        first_epoch = payload["epoch"] + 1
+        yield Resumed(payload["epoch"], checkpoint_dir / CHECKPOINT_NAME)
+    # DDP wraps the model for training; `model` stays the plain module for state and scoring.
+    net = model
+    if context is not None:
+        from torch.nn.parallel import DistributedDataParallel
 
-    for epoch in range(1, epochs + 1):
+        ids = [context.local_rank] if device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=ids)
+
+    for epoch in range(first_epoch, epochs + 1):
         epoch_started = time.perf_counter()
         rows = batches_source.epoch(rng)
         if config.dry_run:
@@ -309,15 +307,30 @@ def train(
                 cancelled = True
                 break
             chunk = rows[batch * config.batch_size : (batch + 1) * config.batch_size]
+            # Every rank makes the whole global batch (the same random draws as one process)
+            # and keeps its share, so N ranks follow exactly the single-process trajectory.
             x_uint8, y_np = batches_source.batch(chunk, rng)
+            batch_loss_fn = loss_fn
+            if context is not None:
+                batch_loss_fn = ddp.distributed_loss(weights, context, chunk, IGNORE)
+                x_uint8, y_np = (
+                    x_uint8[context.rank :: context.world],
+                    y_np[context.rank :: context.world],
+                )
             x, y = to_input(x_uint8, device), torch.from_numpy(y_np).to(device)
-            loss, logits = train_step(model, optimizer, scheduler, loss_fn, x, y, device, bf16)
-            loss_sum += loss.item() * len(y)
-            correct += float((logits.argmax(1) == y).sum())
-            seen += len(y)
-            trained_images += len(y)
+            loss, logits = train_step(net, optimizer, scheduler, batch_loss_fn, x, y, device, bf16)
+            right = float((logits.argmax(1) == y).sum())
+            if context is None:
+                batch_loss = loss.item()
+            else:
+                total_loss, right = ddp.sum_over_ranks([loss.item(), right], context)
+                batch_loss = total_loss / context.world
+            loss_sum += batch_loss * len(chunk)
+            correct += right
+            seen += len(chunk)
+            trained_images += len(chunk)
             rate = seen / max(time.perf_counter() - epoch_started, 1e-9)
-            yield BatchProgress(epoch, batch + 1, batches, loss.item(), rate)
+            yield BatchProgress(epoch, batch + 1, batches, batch_loss, rate)
         if cancelled:
             break
         val_logits = None
@@ -349,13 +362,21 @@ def train(
         else:
             wait += 1
         yield record
-        if checkpoint_dir is not None:
-            _save_checkpoint(checkpoint_dir, {
+        if checkpoint_dir is not None and (context is None or context.main):
+            save_checkpoint(checkpoint_dir, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "best_value": best_value,
                 "best_epoch": best_epoch, "history": history, "config": asdict(config),
+                "best_state": best_state, "wait": wait,
+                "best_logits": [torch.from_numpy(logits) for logits in best_logits or []],
+                # JSON text: a 128-bit generator state that weights_only loading accepts.
+                "numpy_rng": json.dumps(rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+                "trained_images": trained_images,
             })  # fmt: skip
-        if config.patience > 0 and wait >= config.patience and epoch < epochs:
+        ddp.barrier(context)  # no rank runs ahead of a checkpoint that a kill could then lose
+        stop = config.patience > 0 and wait >= config.patience and epoch < epochs
+        if ddp.rank0_decides(stop, context):
             yield EarlyStop(epoch, best_epoch)
             break
 
@@ -370,49 +391,14 @@ def train(
         best_epoch=best_epoch, epochs_run=len(history), seconds=round(seconds, 1),
         train_images_per_s=round(trained_images / max(seconds, 1e-9), 2),
     )  # fmt: skip
-    card = _card(config, dataset, split.method, parts, cached, report, history, str(device),
+    card = make_card(config, dataset, split.method, parts, cached, report, history, str(device),
                  precision, cancelled)  # fmt: skip
     saved = None
-    if config.out and not cancelled:
+    if config.out and not cancelled and (context is None or context.main):
         saved = save_model(config.out, model, card, half=config.half_weights)
+    ddp.barrier(context)
+    ddp.close(context)
     yield Finished(best_epoch, report, model, card, cancelled, saved, history)
-
-
-def _card(config, dataset, method, parts, cached, report, history, device, precision, cancelled):
-    recipe = config.recipe_object()
-    name = Path(config.out).name.removesuffix(".safetensors") if config.out else recipe.name
-    settings = {f.name: getattr(config, f.name) for f in fields(config)}
-    settings["recipe"] = recipe.as_dict()
-    training = {
-        "dataset": dataset.summary(),
-        "split": {
-            "method": method,
-            "val_fraction": config.val_fraction,
-            "seed": config.seed,
-            "train": _counts(parts["train"].samples),
-            "val": _counts(parts["val"].samples),
-        },
-        "unreadable_files": [[str(p), reason] for p, reason in cached.failed],
-        "config": settings,
-        "device": device,
-        "precision": precision,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "history": history,
-        "cancelled": cancelled,
-    }
-    return ModelCard(
-        name=name,
-        recipe=recipe.as_dict(),
-        threshold=float(report["threshold"]),
-        temperature=float(report["temperature"]),
-        training=m.json_safe(training),
-        metrics=report,
-        reproduce=reproduce_command(config, dataset.root),
-        notes=("dry run: not a usable model. " if config.dry_run else "")
-        + ("cancelled: best epoch so far. " if cancelled else ""),
-    )
 
 
 def save_trained(finished: Finished, path: str | Path, half: bool = False) -> Path:
