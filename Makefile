@@ -7,8 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 # Qt's xcb platform plugin needs these for a real window; xvfb gives CI and headless machines one.
 # desktop-file-utils and appstream validate packaging/; binutils gives PyInstaller its objdump.
+# libimage-exiftool-perl: the full metadata tree in the thumbnail & metadata view (optional).
 APT_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libegl1 libgl1 libfontconfig1 \
-	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libdbus-1-3 desktop-file-utils appstream binutils
+	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libdbus-1-3 desktop-file-utils appstream binutils \
+	libimage-exiftool-perl
 PYTEST_ARGS ?=
 
 .PHONY: run test lint apt venv bench bundle clean

@@ -168,13 +168,13 @@ class NoiseAnalysis:
     name = "noise"
     title = "Noise"
     help = (
-        "The sensor noise left in each block (Haar wavelet residual, robust MAD estimate), bright "
-        "where noisier. Every camera and ISO leaves its own level, so a region pasted from another "
-        "photo can stand out as a patch noisier or cleaner than areas of the same brightness "
-        "around it; 'deviation' shows exactly that, and the findings name such regions. Failure modes: "
-        "texture (foliage, text, fabric) reads as noise, so busy areas light up innocently; strong "
-        "JPEG compression, denoising or resizing flattens the noise everywhere, and a donor from a "
-        "camera with similar noise leaves no trace."
+        "The sensor noise left in each block (Haar wavelet residual, robust MAD estimate), "
+        "bright where noisier. Every camera and ISO leaves its own level, so a region pasted "
+        "from another photo can stand out as a patch noisier or cleaner than areas of the same "
+        "brightness around it; 'deviation' shows exactly that, and the findings name such "
+        "regions. Failure modes: texture (foliage, text, fabric) reads as noise, so busy areas "
+        "light up innocently; strong JPEG compression, denoising or resizing flattens the noise "
+        "everywhere, and a donor from a camera with similar noise leaves no trace."
     )
     params = (BLOCK, SHOW)
 
