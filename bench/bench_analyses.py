@@ -158,8 +158,9 @@ def generated(kinds: tuple[str, ...], photos: int, seed: int, analysis: str) -> 
         lines.append(summary(f"  {kind} {analysis} map", values.get(analysis, [])))
         lines.append(summary(f"  {kind} ELA q90 8x8 mean", values.get("ela", [])))
     if len(rows) > 1:
-        lines.append(summary(f"  all {analysis} map", sum((v[analysis] for v in rows.values()), [])))
-        lines.append(summary("  all ELA q90 8x8 mean", sum((v["ela"] for v in rows.values()), [])))
+        every = {name: sum((v[name] for v in rows.values()), []) for name in (analysis, "ela")}
+        lines.append(summary(f"  all {analysis} map", every[analysis]))
+        lines.append(summary("  all ELA q90 8x8 mean", every["ela"]))
     return lines
 
 

@@ -54,4 +54,7 @@ __all__ = [
 from . import ela as _ela  # noqa: E402, F401
 from . import grid as _grid  # noqa: E402, F401
 from . import clone as _clone  # noqa: E402, F401
+from . import noise as _noise  # noqa: E402, F401
+from . import double_jpeg as _double_jpeg  # noqa: E402, F401
+from . import thumbnail as _thumbnail  # noqa: E402, F401
 # isort: on
