@@ -136,6 +136,15 @@ def markdown(results: dict[str, dict]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _nan_back(value):
+    """JSON null (json_safe's NaN) back to NaN, for the tables."""
+    if isinstance(value, dict):
+        return {k: _nan_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_back(v) for v in value]
+    return float("nan") if value is None else value
+
+
 def _cpu_seconds() -> float:
     """CPU time of this process, all threads: on a shared machine the wall time says how busy the
     machine was; CPU seconds / 2 is the wall time on 2 free cores."""
@@ -159,11 +168,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="only print the tables of earlier runs' --json files side by side",
+    )
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.combine:
+        results = {}
+        for path in args.combine:
+            results.update(json.loads(path.read_text(encoding="utf-8"))["results"])
+        text = markdown(_nan_back(results))
+        print(text)
+        if args.markdown:
+            args.markdown.write_text(text, encoding="utf-8")
+        return 0
     specs = args.scorer + args.model or ["ela-blocks"]
     params = SuiteParams(
         photos=None if args.no_photos else args.photos,
@@ -206,6 +232,23 @@ def main(argv=None) -> int:
             "images": len(scored),
             "threshold": scorer.threshold,
             "summary": summarise(scored),
+            # Per image, so figures can be recomputed (e.g. with other verdict rules) without
+            # running the scorer again.
+            "images_scored": [
+                {
+                    "file": r.item.file,
+                    "kind": r.item.kind,
+                    "category": r.item.category,
+                    "quality": r.item.quality,
+                    "group": r.item.group,
+                    "label": r.item.label,
+                    "p": r.p,
+                    "state": r.state,
+                    "pixel_auc": r.pixel_auc,
+                    "pixel_f1": r.pixel_f1,
+                }
+                for r in scored
+            ],
         }
     text = markdown(results)
     print(f"suite: {suite_folder(params)} ({len(items)} images, built in {build_seconds:.0f} s)")

@@ -208,6 +208,16 @@ def test_the_command_runs_end_to_end(photo_folder, casia_folder, tmp_path, capsy
     assert set(summary) == {"camera", "casia", "casia-q75", "casia-q90"}
     printed = capsys.readouterr().out
     assert "### Camera originals, held-out makes" in printed and "casia-q90" in printed
+    rows = report["results"]["ela-blocks"]["images_scored"]
+    assert (
+        len(rows)
+        == report["results"]["ela-blocks"]["images"]
+        == 30 + 3 * len([r for r in rows if r["category"] == "casia"])
+    )
+    # Earlier runs' JSON files give the same tables.
+    assert _bench().main(["--combine", str(out)]) == 0
+    tables = capsys.readouterr().out
+    assert tables.split("### Scoring time")[0] in printed
 
 
 def test_the_command_fails_in_one_line(tmp_path, capsys):

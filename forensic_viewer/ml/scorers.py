@@ -29,7 +29,7 @@ from ..core.ela import ela_difference
 from .modelpaths import card_path_for, weights_path_for
 from .synthetic import decode_jpeg
 
-TAMPERED, NO_TRACE, INCONCLUSIVE = "tampered", "no trace", "inconclusive"
+TAMPERED, NO_TRACE, INCONCLUSIVE = "tampered", "no_trace", "inconclusive"
 VERDICT_STATES = (TAMPERED, NO_TRACE, INCONCLUSIVE)
 
 
@@ -40,7 +40,7 @@ class ScoreResult:
     map: np.ndarray | None
     """H x W float32 in [0, 1] on the decoded image's grid (None when not asked or not made)."""
     verdict_state: str
-    """'tampered', 'no trace' or 'inconclusive'."""
+    """'tampered', 'no_trace' or 'inconclusive' (as ml.verdict names them)."""
     reason: str = ""
 
 
