@@ -19,6 +19,10 @@ from PIL import Image
 # 0xC4 (DHT), 0xC8 (JPG) and 0xCC (DAC) share the range but are not frame headers.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+# Rows libjpeg may still hold back when the data stops right at the end of the scan: the last MCU
+# row (up to 16 rows with 2x vertical subsampling) plus the row group kept for upsampling context,
+# with a margin.
+_HELD_BACK_ROWS = 64
 
 
 def _header_segments(data: bytes):
@@ -73,10 +77,6 @@ def decode_truncated(data: bytes) -> tuple[Image.Image, int]:
     written. (libjpeg's own end-of-data handling would instead fill the rest with grey blocks that
     look like pixels.) A progressive JPEG writes no row before its last scan, so it gives 0 rows.
     """
-    if _only_end_marker_missing(data):
-        with Image.open(io.BytesIO(data + b"\xff\xd9")) as image:
-            image.load()
-            return image.copy(), image.height
     canvases = []
     for fill in (0, 255):
         with Image.open(io.BytesIO(data)) as image:
@@ -93,11 +93,16 @@ def decode_truncated(data: bytes) -> tuple[Image.Image, int]:
     high = np.asarray(canvases[1])
     unwritten = (low != high).reshape(low.shape[0], -1).any(axis=1)
     rows = int(np.argmax(unwritten)) if unwritten.any() else low.shape[0]
+    # Only a file that lost at most its last row groups can be one that lost only its end marker.
+    if low.shape[0] - rows <= _HELD_BACK_ROWS:
+        complete = _complete_with_end_marker(data)
+        if complete is not None:
+            return complete, complete.height
     return canvases[0], rows
 
 
-def _only_end_marker_missing(data: bytes) -> bool:
-    """True when every scan is complete and only the end-of-image marker is gone.
+def _complete_with_end_marker(data: bytes) -> Image.Image | None:
+    """The whole image when every scan is complete and only the end-of-image marker is gone.
 
     Without a marker after the data, libjpeg cannot finish the last MCUs (it reads ahead), so such
     a file would lose its last row group. With filler bytes and an end marker appended, a complete
@@ -107,15 +112,17 @@ def _only_end_marker_missing(data: bytes) -> bool:
     way, either could hide the difference, so such files are not tried.
     """
     if is_progressive(data) or any(marker == 0xDD for marker, _ in _header_segments(data)):
-        return False
+        return None
     decoded = []
     for filler in (b"\x00", b"\xaa"):
         try:
             with Image.open(io.BytesIO(data + filler * 512 + b"\xff\xd9")) as image:
-                decoded.append(np.asarray(image))
+                image.load()
+                decoded.append(image.copy())
         except (OSError, ValueError, SyntaxError):
-            return False
-    return np.array_equal(decoded[0], decoded[1])
+            return None
+    same = np.array_equal(np.asarray(decoded[0]), np.asarray(decoded[1]))
+    return decoded[0] if same else None
 
 
 def describe_rows(rows: int, height: int) -> str:
