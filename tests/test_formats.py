@@ -234,7 +234,7 @@ def test_heic_and_avif_open_with_metadata_and_an_honest_warning(tmp_path, suffix
     assert facts.exif["software"] == "17.1"
     assert facts.warnings == [
         f"{fmt} is not a JPEG ({codec}-compressed): ELA and the JPEG network do not apply, so "
-        "the verdict is inconclusive; the picture and its metadata are shown"
+        "no verdict on it can be more than inconclusive; the picture and its metadata are shown"
     ]
 
 

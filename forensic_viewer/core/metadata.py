@@ -141,8 +141,8 @@ def warnings_for(facts) -> list[str]:
     if facts.format in NOT_JPEG_CODECS:
         notes.append(
             f"{facts.format} is not a JPEG ({NOT_JPEG_CODECS[facts.format]}): ELA and the JPEG "
-            "network do not apply, so the verdict is inconclusive; the picture and its metadata "
-            "are shown"
+            "network do not apply, so no verdict on it can be more than inconclusive; the picture "
+            "and its metadata are shown"
         )
     elif facts.format not in ("JPEG", None):
         notes.append(
