@@ -74,3 +74,24 @@ def test_mpf_jpeg_is_analysed_as_jpeg_with_its_gain_map_listed(qtbot, window, tm
     ]
     assert window.messages.messages == []
     assert window.session.last_frame.rendering.shape == (64, 96, 3)
+
+
+def test_heat_overlay_of_a_cut_off_file_is_transparent_where_rows_are_missing():
+    from forensic_viewer.core.images import orient
+    from forensic_viewer.ml.predict import TileHeatmap
+    from forensic_viewer.ml.preprocess import tile_origins
+    from forensic_viewer.ui.network.heatmap import heat_lut
+    from forensic_viewer.ui.network.verdict_jobs import colour_heatmap, make_overlay
+
+    rows, height, width = 200, 320, 256  # 200 decoded rows of a 256 x 320 frame
+    origins = tile_origins(rows, width, 64, 32)
+    count = len({y for y, _ in origins})
+    probs = np.random.default_rng(1).random(len(origins), dtype=np.float32).reshape(count, -1)
+    heat = TileHeatmap(probs=probs, origins=origins, tile=64, stride=32, image_shape=(rows, width))
+    overlay = make_overlay(3, heat, 6, heat_lut(), full_height=height)
+    assert overlay.size == (height, width) and overlay.step == 1  # (w, h) shown after rotation
+    assert overlay.rgba.shape == (width, height, 4)
+    missing = height - rows  # orientation 6 turns the missing bottom rows into the left columns
+    assert not overlay.rgba[:, :missing].any()
+    expected = colour_heatmap(orient(heat.upsample(), 6), heat_lut())
+    np.testing.assert_array_equal(overlay.rgba[:, missing:], expected)
