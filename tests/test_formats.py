@@ -200,11 +200,21 @@ def test_mpo_primary_is_analysed_as_the_jpeg_it_is(tmp_path):
     assert np.array_equal(ela(loaded.pixels, 90).diff, ela(load_image(plain).pixels, 90).diff)
 
 
-def test_mpo_suffix_and_large_thumbnail_type(tmp_path):
+def test_mpo_suffix_and_embedded_image_kinds(tmp_path):
+    from forensic_viewer.core.mpf import _kind
+
     assert is_image_path(tmp_path / "stereo.MPO")
     path = iphone_like_mpo(tmp_path / "stereo.mpo", photo(40, 30))
     embedded = load_image(path).facts.embedded
-    assert embedded[0].describe().startswith("HDR gain map, 32 x 24 px, ")
+    assert embedded[0].describe() == f"HDR gain map, 32 x 24 px, {embedded[0].length:,} bytes"
+    # the MPF type when the index names one, else what the embedded image's metadata says
+    assert _kind("Large Thumbnail (VGA Equivalent)", b"") == "large thumbnail"
+    assert _kind("Multi-Frame Image: (Disparity)", b"hdrgm") == "stereo view (disparity)"
+    assert _kind("Undefined", b'<rdf:Description hdrgm:Version="1.0"/>') == "HDR gain map"
+    assert _kind("Undefined", b"urn:com:apple:photo:2018:aux:portraitEffectsMatte") == (
+        "portrait matte"
+    )
+    assert _kind("Undefined", b"\xff\xd8\xff\xdb") == "unnamed image"
 
 
 # ---- item 10: HEIC/HEIF and AVIF -------------------------------------------------------------

@@ -18,8 +18,8 @@ _MP_TYPES = {
     "Large Thumbnail (VGA Equivalent)": "large thumbnail",
     "Large Thumbnail (Full HD Equivalent)": "large thumbnail",
     "Multi-Frame Image (Panorama)": "panorama frame",
-    "Multi-Frame Image: (Disparity)": "depth (disparity) image",
-    "Multi-Frame Image: (Multi-Angle)": "multi-angle frame",
+    "Multi-Frame Image: (Disparity)": "stereo view (disparity)",
+    "Multi-Frame Image: (Multi-Angle)": "multi-angle view",
     "Baseline MP Primary Image": "second primary image",
 }
 # Strings in an auxiliary image's own metadata (XMP) that say what it is. Apple writes
