@@ -150,7 +150,6 @@ def test_unusable_models_exit_two_with_one_line(model_path, files, tmp_path, cap
 
     truncated = tmp_path / "cut.safetensors"
     truncated.write_bytes(model_path.read_bytes()[:1000])
-    shutil.copy(model_path.with_suffix(".json"), truncated.with_suffix(".json"))
     assert run(["predict", str(good[0]), "--model", str(truncated), "--json"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -175,12 +174,10 @@ def test_bad_usage_exits_two(model_path, tmp_path, capsys):
 def test_default_and_named_models(model_path, files, no_default, capsys):
     good, _ = files
     shutil.copy(model_path, no_default / "default.safetensors")
-    shutil.copy(model_path.with_suffix(".json"), no_default / "default.json")
     assert run(["predict", str(good[0]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["model"] == "cli-test"
     user_models_dir().mkdir(parents=True)
     shutil.copy(model_path, user_models_dir() / "mine.safetensors")
-    shutil.copy(model_path.with_suffix(".json"), user_models_dir() / "mine.json")
     assert run(["predict", str(good[0]), "--model", "mine", "--csv"]) == 0
 
 

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.skipif(default_model_path() is None, reason="no shipped
 def test_weights_match_the_card():
     path = default_model_path()
     loaded = load_model(path)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == loaded.card.weights_sha256
+    data = path.read_bytes()
+    tensor_data = data[8 + int.from_bytes(data[:8], "little") :]  # the card is in the header
+    assert hashlib.sha256(tensor_data).hexdigest() == loaded.card.weights_sha256
+    assert loaded.card_path == path and not path.with_suffix(".json").exists()
     assert loaded.card.name == "default" and loaded.recipe.name == "ghost"
     assert sum(p.numel() for p in loaded.model.parameters()) == 29_520_034
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from forensic_viewer.core import atomic
 from forensic_viewer.core.paths import user_models_dir
 from forensic_viewer.ml import modelfile
 from forensic_viewer.ml.model import ElaCnn
@@ -24,6 +25,7 @@ from forensic_viewer.ml.modelfile import (
     resolve_model,
     save_model,
 )
+from forensic_viewer.ml.modelformat import CARD_KEY
 from forensic_viewer.ml.preprocess import TILES, Recipe
 
 CARD_KEYS = {
@@ -78,14 +80,27 @@ def saved(small, tmp_path_factory):
 
 
 def card_for(weights):
-    return json.loads(weights.with_suffix(".json").read_text())
+    return modelfile.modelformat.read_card(weights)[0]
+
+
+def write_card(weights, card: dict) -> None:
+    """Replace the card in a model file's header (the tensor data stays byte for byte)."""
+    data = weights.read_bytes()
+    text = json.dumps(card)
+    weights.write_bytes(modelfile.modelformat.with_metadata(weights, data, {CARD_KEY: text}))
+
+
+def data_section(weights) -> bytes:
+    data = weights.read_bytes()
+    return data[8 + int.from_bytes(data[:8], "little") :]
 
 
 def copy_model(weights, folder, stem):
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{stem}.safetensors"
     shutil.copy(weights, target)
-    shutil.copy(weights.with_suffix(".json"), target.with_suffix(".json"))
+    if weights.with_suffix(".json").exists():
+        shutil.copy(weights.with_suffix(".json"), target.with_suffix(".json"))
     return target
 
 
@@ -106,13 +121,14 @@ def test_round_trip_is_exact(network, tmp_path):
     assert loaded.recipe == TILES
     assert loaded.path == saved
     assert load_model(copy_model(saved, tmp_path, "again")).card == loaded.card
-    assert loaded.card_path == saved.with_suffix(".json")
+    assert loaded.card_path == saved  # the card is in the file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.safetensors", "full.safetensors"]
 
 
 def test_card_fields(saved):
     data = card_for(saved)
     assert set(data) == CARD_KEYS
-    assert data["weights_sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert data["weights_sha256"] == hashlib.sha256(data_section(saved)).hexdigest()
     assert data["architecture"] == "ElaCnn"
     assert data["architecture_version"] == 1
     assert data["class_names"] == ["authentic", "tampered"]
@@ -146,7 +162,7 @@ def test_fp16_storage_loads_as_fp32(network, tmp_path):
 def test_path_forms(small, tmp_path):
     weights = save_model(tmp_path / "v1.2", small, ModelCard(name="", recipe=SMALL.as_dict()))
     assert weights == tmp_path / "v1.2.safetensors"
-    assert (tmp_path / "v1.2.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.2.safetensors"]
     assert card_for(weights)["name"] == "v1.2"  # an empty name becomes the file's stem
     for spelling in ("v1.2", "v1.2.safetensors", "v1.2.json"):
         assert load_model(tmp_path / spelling).path == weights
@@ -162,7 +178,7 @@ def test_sha256_mismatch_is_refused(saved, tmp_path):
     assert caught.value.path == weights
     card = card_for(weights)
     card["weights_sha256"] = ""  # without a recorded hash the same file loads
-    weights.with_suffix(".json").write_text(json.dumps(card))
+    write_card(weights, card)
     assert load_model(weights).card.weights_sha256 == ""
 
 
@@ -217,14 +233,15 @@ def test_missing_files_and_bad_cards_name_the_file(saved, tmp_path):
         load_model(tmp_path / "absent")
     assert "absent.safetensors" in str(caught.value)
 
-    weights = copy_model(saved, tmp_path, "nocard")
-    weights.with_suffix(".json").unlink()
-    with pytest.raises(ModelFileError, match="card is missing") as caught:
+    weights = tmp_path / "nocard.safetensors"
+    save_file(load_file(saved), weights)  # bare weights: no card in the header or beside them
+    with pytest.raises(ModelFileError, match="no model card") as caught:
         load_model(weights)
-    assert "nocard.json" in str(caught.value)
+    assert "nocard.safetensors" in str(caught.value) and "nocard.json" in str(caught.value)
 
-    weights = copy_model(saved, tmp_path, "badjson")
-    weights.with_suffix(".json").write_text("{not json")
+    weights = tmp_path / "badjson.safetensors"
+    save_file(load_file(saved), weights)
+    weights.with_suffix(".json").write_text("{not json")  # an old two-file model's card
     with pytest.raises(ModelFileError, match="not valid JSON") as caught:
         load_model(weights)
     assert "badjson.json" in str(caught.value)
@@ -239,9 +256,10 @@ def test_missing_files_and_bad_cards_name_the_file(saved, tmp_path):
         ("recipe", {**SMALL.as_dict(), "channels": "depth"}, "unknown channels"),
     ]:
         weights = copy_model(saved, tmp_path, "card")
-        weights.with_suffix(".json").write_text(json.dumps({**card, field: value}))
-        with pytest.raises(ModelFileError, match=message):
+        write_card(weights, {**card, field: value})
+        with pytest.raises(ModelFileError, match=message) as caught:
             load_model(weights)
+        assert caught.value.path == weights
     with pytest.raises(ModelFileError, match="folder"):
         load_model(tmp_path)
 
@@ -272,17 +290,17 @@ def test_wrong_or_missing_tensors_are_refused(saved, tmp_path):
 
 def test_failed_write_leaves_the_old_model_intact(small, saved, tmp_path, monkeypatch):
     weights = copy_model(saved, tmp_path, "active")
-    before = (weights.read_bytes(), weights.with_suffix(".json").read_bytes())
+    before = weights.read_bytes()
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(modelfile.os, "fsync", broken_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="No space"):
         save_model(weights, small, ModelCard(name="replacement", recipe=SMALL.as_dict()))
     monkeypatch.undo()
-    assert (weights.read_bytes(), weights.with_suffix(".json").read_bytes()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["active.json", "active.safetensors"]
+    assert weights.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["active.safetensors"]
     assert load_model(weights).card.name == "unit"
 
 
@@ -296,7 +314,7 @@ def test_list_default_and_resolve(saved, tmp_path, monkeypatch):
     default = copy_model(saved, bundled, "default")
     mine = copy_model(saved, user_models_dir(), "mine")
     orphan = user_models_dir() / "orphan.safetensors"
-    shutil.copy(saved, orphan)  # weights without a card are not a model
+    save_file(load_file(saved), orphan)  # weights without a card are not a model
     shutil.copy(saved, user_models_dir() / ".mine.safetensors.abc.tmp")
     extra = copy_model(saved, tmp_path / "extra", "extra")
 

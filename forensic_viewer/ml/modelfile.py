@@ -1,4 +1,4 @@
-"""Model files: ``NAME.safetensors`` (weights) with a ``NAME.json`` model card beside them.
+"""Model files: one ``NAME.safetensors`` holding the weights and, in its header, the model card.
 
 Loading never executes code: weights are read only through safetensors, whose format is a JSON
 header plus raw tensor bytes. Pickle-based PyTorch files (``.pt``/``.pth``/...) are refused by
@@ -6,17 +6,20 @@ name and by content, without being opened by a pickle loader, because unpickling
 arbitrary code. Every failure is a :class:`ModelFileError` naming the file and the reason.
 
 Weights may be stored as float16 to halve the download (about 60 MB instead of 118 MB for the
-classic network); they are always loaded as float32. Writes are atomic (core/atomic.py), and the
-card records the SHA-256 of the weights file, so a card and weights that do not belong together
-are detected instead of silently giving verdicts.
+classic network); they are always loaded as float32. A model is written as one file with one
+atomic rename (core/atomic.py), so a crash leaves the old model or the new one; the card records
+the SHA-256 of the tensor data, so damaged or swapped weights are detected instead of silently
+giving verdicts. Models in the older two-file format (``NAME.json`` beside the weights) still
+load; the format itself is described in ``modelformat``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import glob
 import hashlib
-import json
-import os
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,13 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from ..core.atomic import atomic_open
-from ..core.errors import ForensicError
+from ..core.atomic import atomic_open, temp_prefix
+from ..core.jsonout import dumps
 from ..core.paths import bundled_models_dir, user_models_dir
+from . import modelformat
+from .cardcheck import card_problems, recipe_problems
 from .model import ARCHITECTURE, ARCHITECTURE_VERSION, CLASS_NAMES, ElaCnn
+from .modelformat import ModelFileError, looks_like_pickle, refuse_pickle
 from .modelpaths import (  # noqa: F401 - re-exported: callers use modelfile.weights_path_for
     CARD_SUFFIX,
     DEFAULT_MODEL_STEM,
@@ -44,16 +50,8 @@ MODES = ("resize", "tiles")
 CHANNELS = ("rgb", "ghost")
 INPUT_CHANNELS = 3
 """Every recipe feeds the network three channels (RGB ELA, or three ELA qualities)."""
-_MAX_HEADER_BYTES = 100_000_000  # the safetensors reference implementation's own limit
-
-
-class ModelFileError(ForensicError):
-    """A model file is missing, damaged, of the wrong kind, or does not fit the network."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+STALE_TEMP_SECONDS = 600
+"""A model's temporary file untouched this long belongs to a writer that died (it is removed)."""
 
 
 @dataclass
@@ -74,7 +72,8 @@ class ModelCard:
     created: str = ""
     """ISO 8601 time; filled in by save_model when empty."""
     weights_sha256: str = ""
-    """SHA-256 of the weights file; filled in by save_model."""
+    """SHA-256 of the tensor data section (of the whole weights file in the old two-file
+    format); filled in by save_model."""
     reproduce: str = ""
     """The command that reproduces this model."""
     notes: str = ""
@@ -116,10 +115,9 @@ class ModelCard:
         card = cls(**values)
         card.threshold = float(card.threshold)
         card.temperature = float(card.temperature)
-        if not 0.0 <= card.threshold <= 1.0:
-            raise ValueError(f"threshold {card.threshold} is not between 0 and 1")
-        if not card.temperature > 0.0:
-            raise ValueError(f"temperature {card.temperature} is not positive")
+        problems = card_problems(card)
+        if problems:
+            raise ValueError("; ".join(problems))
         return card
 
 
@@ -131,10 +129,12 @@ class LoadedModel:
     path: Path
     """The weights file."""
     recipe: Recipe
+    card_file: Path | None = None
+    """Where the card was read: the weights file itself, or NAME.json of an old two-file model."""
 
     @property
     def card_path(self) -> Path:
-        return card_path_for(self.path)
+        return self.card_file or self.path
 
     @property
     def name(self) -> str:
@@ -144,13 +144,12 @@ class LoadedModel:
 def save_model(
     path: str | Path, model: torch.nn.Module, card: ModelCard, half: bool = False
 ) -> Path:
-    """Write weights and card atomically; returns the weights path.
+    """Write the model as one file (card in the header), replaced in one rename.
 
-    ``half`` stores floating-point tensors as float16. The card is saved with the weights'
-    SHA-256 and, when empty, the creation time and the file's name.
+    ``half`` stores floating-point tensors as float16. The card is saved with the SHA-256 of the
+    tensor data and, when empty, the creation time and the file's name. Returns the path.
     """
     weights_path = weights_path_for(path)
-    card_path = card_path_for(weights_path)
     tensors = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().to("cpu")
@@ -164,94 +163,65 @@ def save_model(
         "storage": "float16" if half else "float32",
     }
     weights = save_safetensors_bytes(tensors, metadata=metadata)
+    start = modelformat.parse_header(weights_path, weights, len(weights)).data_start
     final = replace(
         card,
         name=card.name or weights_path.stem,
         created=card.created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        weights_sha256=hashlib.sha256(weights).hexdigest(),
+        weights_sha256=hashlib.sha256(memoryview(weights)[start:]).hexdigest(),
     )
-    card_bytes = (json.dumps(final.to_dict(), indent=2, sort_keys=False) + "\n").encode("utf-8")
-    # Both temporary files are complete and on disk before either is renamed, so a failure while
-    # writing leaves the old pair untouched; only the two renames themselves are not one step,
-    # and a mismatched pair is then caught by the SHA-256 check when loading.
-    with atomic_open(weights_path) as weights_handle:
-        weights_handle.write(weights)
-        weights_handle.flush()
-        os.fsync(weights_handle.fileno())
-        with atomic_open(card_path) as card_handle:
-            card_handle.write(card_bytes)
+    problems = card_problems(final)
+    if problems:  # refuse to write a model that would not load
+        raise ModelFileError(weights_path, "the model card is invalid: " + "; ".join(problems))
+    card_text = dumps(final.to_dict(), ensure_ascii=False)
+    weights = modelformat.with_metadata(weights_path, weights, {modelformat.CARD_KEY: card_text})
+    _remove_stale_temporaries(weights_path)
+    old_card = _legacy_card_of(weights_path)
+    # One file, one rename: a crash at any point leaves the old model or the new one.
+    with atomic_open(weights_path) as handle:
+        handle.write(weights)
+    if old_card is not None:
+        # The replaced model's NAME.json now describes nothing; the new file's own card wins
+        # anyway, so a crash before this line leaves a harmless leftover.
+        with contextlib.suppress(OSError):
+            old_card.unlink()
     return weights_path
 
 
-def _looks_like_pickle(head: bytes) -> bool:
-    """PyTorch zip archives and raw pickles (protocols 2-5)."""
-    return head.startswith(b"PK\x03\x04") or (
-        len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-    )
-
-
-def _refuse_pickle(path: Path) -> ModelFileError:
-    return ModelFileError(
-        path,
-        "this is a PyTorch pickle file; Forensic Viewer only loads .safetensors model files, "
-        "because loading a pickle can run arbitrary code",
-    )
-
-
-def _looks_like_safetensors(data: bytes) -> bool:
-    if len(data) < 9:
-        return False
-    header_size = int.from_bytes(data[:8], "little")
-    return header_size <= _MAX_HEADER_BYTES and data[8:9] == b"{"
-
-
-def _check_layout(path: Path, data: bytes) -> None:
-    """Clear errors for truncated or foreign files before safetensors parses them."""
-    if not _looks_like_safetensors(data):
-        if _looks_like_pickle(data[:4]):
-            raise _refuse_pickle(path)
-        if len(data) < 9:
-            raise ModelFileError(path, f"the file is truncated or empty ({len(data)} bytes)")
-        raise ModelFileError(path, "not a safetensors weights file")
-    header_size = int.from_bytes(data[:8], "little")
-    if 8 + header_size > len(data):
-        raise ModelFileError(
-            path, f"the file is truncated ({len(data):,} bytes, shorter than its own header)"
-        )
+def _legacy_card_of(weights_path: Path) -> Path | None:
+    """NAME.json when it is a model card for the weights being replaced (an old two-file model,
+    or the leftover of a save killed before it removed it); any other NAME.json is kept."""
+    if not weights_path.is_file():
+        return None
     try:
-        header = json.loads(data[8 : 8 + header_size])
-        ends = [
-            int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"
-        ]
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
-        raise ModelFileError(path, "not a safetensors weights file (unreadable header)") from None
-    expected = 8 + header_size + max(ends, default=0)
-    if len(data) < expected:
-        raise ModelFileError(
-            path, f"the file is truncated ({len(data):,} bytes of the expected {expected:,})"
-        )
+        card, card_path = modelformat.read_legacy_card(weights_path)
+    except ModelFileError:
+        return None
+    return card_path if {"weights_sha256", "recipe"} <= card.keys() else None
 
 
-def _read_card(card_path: Path) -> ModelCard:
-    if not card_path.is_file():
-        raise ModelFileError(
-            card_path,
-            "the model card is missing (every NAME.safetensors needs NAME.json beside it)",
-        )
-    try:
-        return ModelCard.from_dict(json.loads(card_path.read_text(encoding="utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(card_path, f"the model card is not valid JSON ({error})") from None
-    except ValueError as error:
-        raise ModelFileError(card_path, f"the model card is invalid: {error}") from None
-    except OSError as error:
-        raise ModelFileError(card_path, f"cannot read the model card ({error.strerror})") from None
+def _remove_stale_temporaries(weights_path: Path) -> None:
+    """Temporary files of earlier writes of this model that were killed (a model is ~60-118 MB).
+
+    Only old ones: a younger one may belong to a writer that is still running.
+    """
+    folder = weights_path.parent
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for temporary in folder.glob(glob.escape(temp_prefix(weights_path)) + "*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - temporary.stat().st_mtime > STALE_TEMP_SECONDS:
+                temporary.unlink()
 
 
 def _check_recipe(card_path: Path, card: ModelCard) -> Recipe:
+    problems = recipe_problems(card.recipe)  # types and ranges, before anything computes
+    if problems:
+        raise ModelFileError(card_path, "the input recipe is invalid: " + "; ".join(problems))
     try:
         recipe = Recipe.from_dict(card.recipe)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise ModelFileError(card_path, f"the input recipe is invalid ({error})") from None
     problems = []
     if recipe.mode not in MODES:
@@ -300,28 +270,31 @@ def _build_model(weights_path: Path, tensors: dict, recipe: Recipe) -> ElaCnn:
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    """Load ``NAME.safetensors`` + ``NAME.json`` (either path, or NAME without suffix)."""
+    """Load ``NAME.safetensors`` (or ``NAME``; ``NAME.json`` names an old two-file model)."""
     given = Path(path)
     if given.suffix.lower() in PICKLE_SUFFIXES:
-        raise _refuse_pickle(given)
+        raise refuse_pickle(given)
     if given.is_dir():
         raise ModelFileError(given, "is a folder, not a model file")
     if given.exists() and not given.name.endswith((WEIGHTS_SUFFIX, CARD_SUFFIX)):
         with open(given, "rb") as handle:
             head = handle.read(4)
-        if _looks_like_pickle(head):
-            raise _refuse_pickle(given)
+        if looks_like_pickle(head):
+            raise refuse_pickle(given)
         raise ModelFileError(given, "not a model file (expected NAME.safetensors)")
     weights_path = weights_path_for(given)
     if not weights_path.is_file():
         raise ModelFileError(weights_path, "the weights file does not exist")
-    card_path = card_path_for(weights_path)
     try:
         data = weights_path.read_bytes()
     except OSError as error:
         raise ModelFileError(weights_path, f"cannot read the file ({error.strerror})") from None
-    _check_layout(weights_path, data)
-    card = _read_card(card_path)
+    header = modelformat.parse_header(weights_path, data, len(data))
+    card_data, card_path = modelformat.read_card(weights_path, header)
+    try:
+        card = ModelCard.from_dict(card_data)
+    except ValueError as error:
+        raise ModelFileError(card_path, f"the model card is invalid: {error}") from None
     if card.architecture != ARCHITECTURE or card.architecture_version != ARCHITECTURE_VERSION:
         raise ModelFileError(
             card_path,
@@ -334,8 +307,10 @@ def load_model(path: str | Path) -> LoadedModel:
         )
     recipe = _check_recipe(card_path, card)
     if card.weights_sha256:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != card.weights_sha256.lower():
+        # A single file's card hashes the tensor data (it cannot hash the header it is in); an
+        # old card beside the weights hashes the whole weights file.
+        hashed = memoryview(data)[header.data_start :] if card_path == weights_path else data
+        if hashlib.sha256(hashed).hexdigest() != card.weights_sha256.lower():
             raise ModelFileError(
                 weights_path,
                 "the weights do not match the SHA-256 in the model card "
@@ -351,11 +326,13 @@ def load_model(path: str | Path) -> LoadedModel:
             raise ModelFileError(weights_path, f"tensor {key!r} is not floating point")
     tensors = {key: tensor.float() for key, tensor in tensors.items()}
     model = _build_model(weights_path, tensors, recipe)
-    return LoadedModel(model=model, card=card, path=weights_path, recipe=recipe)
+    return LoadedModel(
+        model=model, card=card, path=weights_path, recipe=recipe, card_file=card_path
+    )
 
 
 def list_models(extra_dirs: tuple | list = ()) -> list[Path]:
-    """Weights files that have a card beside them: bundled first, then the user's, then extras."""
+    """Model files with a card (in the file, or beside it): bundled, the user's, then extras."""
     found: list[Path] = []
     seen: set[Path] = set()
     for folder in (bundled_models_dir(), user_models_dir(), *map(Path, extra_dirs)):
@@ -365,7 +342,7 @@ def list_models(extra_dirs: tuple | list = ()) -> list[Path]:
             resolved = weights.resolve()
             if weights.name.startswith(".") or resolved in seen:
                 continue
-            if card_path_for(weights).is_file():
+            if modelformat.has_card(weights):
                 seen.add(resolved)
                 found.append(weights)
     return found

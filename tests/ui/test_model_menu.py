@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from PySide6.QtWidgets import QFileDialog
 from uihelp import (
@@ -17,6 +15,7 @@ from uihelp import (
 )
 
 from forensic_viewer.core.paths import user_models_dir
+from forensic_viewer.ml import modelformat
 from forensic_viewer.ui.network import model_catalog
 from forensic_viewer.ui.viewer.main_window import MainWindow
 
@@ -48,7 +47,6 @@ def test_catalog_finds_what_ml_list_models_finds(tmp_path, monkeypatch):
     save_tiny_model(user_models_dir() / ".hidden")
     (user_models_dir() / "no-card.safetensors").write_bytes(b"x")
     (user_models_dir() / "link.safetensors").symlink_to(bundled / "default.safetensors")
-    (user_models_dir() / "link.json").symlink_to(bundled / "default.json")
     found = model_catalog.find_models()
     assert found == modelfile.list_models()
     assert [p.name for p in found] == ["default.safetensors", "mine.safetensors"]
@@ -107,7 +105,7 @@ def test_model_card_dialog_shows_fields_metrics_recipe_and_reproduce(qtbot, wind
     dialog = window.model_menu.show_model_card()  # owned by the window, deleted on close
     assert not dialog.isModal() and dialog.isVisible()
     text = dialog.browser.toPlainText()
-    card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    card = modelformat.read_card(path)[0]  # the card inside the model file
     for expected in (
         "carded",
         "ElaCnn v1",

@@ -321,7 +321,7 @@ def test_train_end_to_end_plots_results_and_use_this_model(qtbot, open_wizard, t
         finish.click()
     path = Path(ready.args[0])
     assert path == user_models_dir() / "my-model.safetensors"
-    assert model_files() == [path.with_suffix(".json"), path]
+    assert model_files() == [path]  # one file: the card is inside it
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=5_000)
     assert wizard.result() == QWizard.DialogCode.Accepted
 

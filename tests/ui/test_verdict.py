@@ -22,6 +22,7 @@ from uihelp import (
     write_jpeg,
 )
 
+from forensic_viewer.ml import modelformat
 from forensic_viewer.ui.network.verdict_badge import COLOURS
 from forensic_viewer.ui.viewer.document import verdict_text
 
@@ -153,9 +154,6 @@ def test_no_model_badge_and_a_broken_model_file(qtbot, window, images, tmp_path)
     broken.parent.mkdir()
     good = save_tiny_model(tmp_path / "models" / "good")
     broken.write_bytes(good.read_bytes()[:5000])  # truncated copy
-    (tmp_path / "models" / "broken.json").write_text(
-        good.with_suffix(".json").read_text(), encoding="utf-8"
-    )
     window.model_menu.load_model_file(broken)
     wait_idle(qtbot, window)
     assert window.verdicts.state == "error"
@@ -180,7 +178,7 @@ def test_report_contains_the_verdict_block(qtbot, window, images, models, tmp_pa
     wait_idle(qtbot, window)
     out = window.actions.export("report", tmp_path / "out" / "report.json")
     report = json.loads(out.read_text(encoding="utf-8"))
-    card = json.loads(models["tiles"].with_suffix(".json").read_text(encoding="utf-8"))
+    card = modelformat.read_card(models["tiles"])[0]
     expected = reference_prediction(models["tiles"], images[1])
     verdict = report["verdict"]
     assert verdict["model"] == "tiny-tiles"

@@ -2,23 +2,23 @@
 
 The Model menu and the badge need to know which models exist while the window starts, and
 ``ml.modelfile`` imports torch (seconds of start-up). The rules here are ``list_models``'s
-(tests/ui/test_model_menu.py checks that both agree): ``NAME.safetensors`` with ``NAME.json``
-beside it, the bundled folder first, then the user's; hidden files and duplicates skipped.
-Cards are read as plain JSON for display; the weights are only checked when a worker loads them.
+(tests/ui/test_model_menu.py checks that both agree): ``NAME.safetensors`` with its card in its
+header (or, for older models, ``NAME.json`` beside it), the bundled folder first, then the
+user's; hidden files and duplicates skipped. Cards are read from the header alone (no torch)
+for display; the weights are only checked when a worker loads them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from forensic_viewer.core.paths import bundled_models_dir, user_models_dir
+from forensic_viewer.ml import modelformat
 from forensic_viewer.ml.modelpaths import (
     CARD_SUFFIX,  # noqa: F401 - part of this module's interface (model_menu uses it)
     WEIGHTS_SUFFIX,
-    card_path_for,
     weights_path_for,
 )
 from forensic_viewer.ml.modelpaths import DEFAULT_MODEL_STEM as DEFAULT_STEM
@@ -42,7 +42,7 @@ def find_models(extra: Iterable[str | Path] = ()) -> list[Path]:
         resolved = weights.resolve()
         if weights.name.startswith(".") or resolved in seen:
             return
-        if weights.is_file() and card_path_for(weights).is_file():
+        if weights.is_file() and modelformat.has_card(weights):
             seen.add(resolved)
             found.append(weights)
 
@@ -72,23 +72,18 @@ def origin(path: Path) -> str:
 
 @dataclass(frozen=True)
 class CardText:
-    """A card as read from its JSON file (or from a loaded model's ``card.to_dict()``)."""
+    """A card as read from a model file (or from a loaded model's ``card.to_dict()``)."""
 
     data: dict
     path: Path | None = None
 
     @classmethod
     def read(cls, weights: str | Path) -> CardText:
-        """Raises ValueError with a user sentence naming the card file when it is unusable."""
-        path = card_path_for(weights)
+        """Raises ValueError with a user sentence naming the file when the card is unusable."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{path.name}: the model card is missing") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(f"{path.name}: the model card cannot be read ({error})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path.name}: the model card is not a JSON object")
+            data, path = modelformat.read_card(weights_path_for(weights))
+        except modelformat.ModelFileError as error:
+            raise ValueError(f"{error.path.name}: {error.reason}") from None
         return cls(data, path)
 
     @property

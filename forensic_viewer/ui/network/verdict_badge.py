@@ -40,7 +40,7 @@ class VerdictBadge(QFrame):
         self.train_button = QPushButton("Train...")
         self.train_button.setToolTip("Train a model on your own labelled folders")
         self.load_button = QPushButton("Load model...")
-        self.load_button.setToolTip("Choose a model file (.safetensors with its .json card)")
+        self.load_button.setToolTip("Choose a model file (.safetensors; its card is inside)")
         self.train_button.clicked.connect(self.trainRequested)
         self.load_button.clicked.connect(self.loadModelRequested)
         layout = QHBoxLayout(self)
@@ -96,7 +96,7 @@ class VerdictBadge(QFrame):
         self.text.setText(message)
         self.setToolTip(
             "No verdict: no usable model is loaded.\nTrain... builds one from your labelled "
-            "folders; Load model... opens a .safetensors model file with its .json card."
+            "folders; Load model... opens a .safetensors model file (its card is inside)."
         )
         self._show()
 

@@ -1,8 +1,8 @@
 """Wizard page 4: how good the model is on validation, its name, and 'Use this model'.
 
 Saving goes through ``ml.train.save_trained`` (modelfile's atomic writer) on a worker, into
-``core.paths.user_models_dir()/<name>.safetensors`` with its ``.json`` card. Only the user's own
-models folder is written; the shipped default model is never touched.
+``core.paths.user_models_dir()/<name>.safetensors``, one file with its card inside. Only the
+user's own models folder is written; the shipped default model is never touched.
 """
 
 from __future__ import annotations
