@@ -17,7 +17,6 @@ weights path and returns a scorer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Protocol
 import numpy as np
 
 from ..core.ela import ela_difference
-from .modelpaths import card_path_for, weights_path_for
+from . import modelformat
+from .modelpaths import weights_path_for
 from .synthetic import decode_jpeg
 
 TAMPERED, NO_TRACE, INCONCLUSIVE = "tampered", "no_trace", "inconclusive"
@@ -135,11 +135,16 @@ def load_scorer(spec: str | Path) -> Scorer:
 
         spec = bundled_models_dir() / "default.safetensors"
     weights = weights_path_for(spec)
-    card = card_path_for(weights)
-    if not weights.is_file() or not card.is_file():
-        raise FileNotFoundError(f"{weights}: no such model (weights and .json card)")
-    architecture = json.loads(card.read_text(encoding="utf-8")).get("architecture", "ElaCnn")
+    if not weights.is_file() or not modelformat.has_card(weights):
+        raise FileNotFoundError(f"{weights}: no such model (weights with a model card)")
+    try:  # the card in the file's header, or NAME.json beside an older model
+        card, card_path = modelformat.read_card(weights)
+    except modelformat.ModelFileError:
+        card, card_path = modelformat.read_legacy_card(weights)  # loading judges the weights
+    architecture = card.get("architecture", "ElaCnn")
     if architecture not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))
-        raise ValueError(f"{card}: architecture {architecture!r} has no scorer (known: {known})")
+        raise ValueError(
+            f"{card_path}: architecture {architecture!r} has no scorer (known: {known})"
+        )
     return ARCHITECTURES[architecture](weights)

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.atomic import atomic_write_bytes, atomic_write_text
+from ..core.jsonout import dumps
 from ..core.paths import user_cache_dir
 from .data import Sample, scan_dataset, split_dataset
 from .synthetic import GENERATOR_VERSION, Photo, SaveSettings, find_photos, generate
@@ -201,7 +202,7 @@ def build_suite_iter(params: SuiteParams) -> Iterator[SuiteProgress]:
         done += 1 + len(params.casia_resaves)
         yield SuiteProgress("CASIA validation", done, total)
     index = {"params": asdict(params), "items": [asdict(item) for item in items]}
-    atomic_write_text(folder / "index.json", json.dumps(index, indent=1))
+    atomic_write_text(folder / "index.json", dumps(index, indent=1))  # strict JSON
 
 
 def load_suite(params: SuiteParams) -> list[SuiteItem]:
