@@ -144,6 +144,16 @@ def test_png_text_bomb_is_refused_as_what_it_is(tmp_path):
     )
 
 
+def test_png_text_chunks_adding_up_past_the_limit_are_named(tmp_path):
+    data = png_with_ztxt(photo(10, 6), 30 * 1024 * 1024)
+    ihdr_end = 8 + 25
+    chunk = data[ihdr_end : data.index(b"IDAT") - 4]
+    path = write(tmp_path / "many.png", data[:ihdr_end] + chunk * 3 + data[ihdr_end:])
+    with pytest.raises(MetadataTooLargeError) as caught:
+        load_image(path)
+    assert str(caught.value).endswith("(the PNG text chunks add up to more than 64 MB)")
+
+
 # ---- item 9: JPEGs with an MPF index (Pillow's "MPO") ----------------------------------------
 
 

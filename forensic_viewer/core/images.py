@@ -381,11 +381,17 @@ def _decode_cut_off_progressive(
 
 def _raise_text_limit(path: Path, error: ValueError) -> None:
     """Pillow's PNG text-chunk guard, named as what it is instead of 'corrupt'."""
-    if "MAX_TEXT" in str(error):
-        limit = PngImagePlugin.MAX_TEXT_CHUNK // (1024 * 1024)
-        raise MetadataTooLargeError(
-            path, f"a PNG text chunk decompresses to more than {limit} MB"
-        ) from error
+    message, mib = str(error), 1024 * 1024
+    if "MAX_TEXT_MEMORY" in message:
+        limit = PngImagePlugin.MAX_TEXT_MEMORY // mib
+        detail = f"the PNG text chunks add up to more than {limit} MB"
+    elif "MAX_TEXT" in message:
+        detail = (
+            f"a PNG text chunk decompresses to more than {PngImagePlugin.MAX_TEXT_CHUNK // mib} MB"
+        )
+    else:
+        return
+    raise MetadataTooLargeError(path, detail) from error
 
 
 def struct_error() -> type[Exception]:
