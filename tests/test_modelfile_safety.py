@@ -12,6 +12,8 @@ import time
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from forensic_viewer.ml import modelformat
@@ -354,3 +356,65 @@ def test_a_card_that_would_not_load_is_not_written(tmp_path):
     with pytest.raises(ModelFileError, match="temperature"):
         real_save_model(tmp_path / "x", network(1), bad)
     assert list(tmp_path.iterdir()) == []
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+CARD_FIELDS = [
+    "name", "architecture", "architecture_version", "recipe", "class_names", "threshold",
+    "temperature", "training", "metrics", "created", "weights_sha256", "reproduce", "notes",
+]  # fmt: skip
+RECIPE_FIELDS = list(SMALL.as_dict())
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(CARD_FIELDS + [f"recipe.{k}" for k in RECIPE_FIELDS]),
+    value=JSON_VALUES,
+)
+def test_any_value_in_any_card_field_loads_or_is_a_model_file_error(good, tmp_path, field, value):
+    data = modelformat.read_card(good)[0]
+    if field.startswith("recipe."):
+        data = {**data, "recipe": {**data["recipe"], field.removeprefix("recipe."): value}}
+    else:
+        data = {**data, field: value}
+    target = with_card_text(good, tmp_path, json.dumps(data), "fuzzed")
+    try:
+        loaded = load_model(target)
+    except ModelFileError as error:
+        assert error.path == target
+        return
+    # what loads is usable: finite calibration inside its ranges
+    assert 0.0 <= loaded.card.threshold <= 1.0
+    assert 1e-3 <= loaded.card.temperature <= 1e3
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    changes=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4)
+)
+def test_damaged_header_bytes_give_model_file_errors(good, tmp_path, changes):
+    data = bytearray(good.read_bytes())
+    end = 8 + int.from_bytes(data[:8], "little")
+    for position, byte in changes:
+        data[position % end] = byte  # the size field, the tensor index or the card
+    target = tmp_path / "damaged.safetensors"
+    target.write_bytes(bytes(data))
+    try:
+        load_model(target)
+    except ModelFileError as error:
+        assert error.path == target
+    modelformat.has_card(target)  # the menu's check never raises either
