@@ -42,7 +42,7 @@ def rational_entry(tag: int, numerator: int, denominator: int) -> tuple[int, int
     return tag, RATIONAL, 1, struct.pack("<II", numerator, denominator)
 
 
-def exif_block(ifd0: list, exif_ifd: list = ()) -> bytes:
+def exif_block(ifd0: list, exif_ifd: list = (), ifd1: list = ()) -> bytes:
     """A little-endian EXIF block written by hand, with any type for any tag (as hostile or
     sloppy writers do; Pillow itself refuses to write a text Orientation)."""
     ifd0 = list(ifd0)
@@ -57,8 +57,9 @@ def exif_block(ifd0: list, exif_ifd: list = ()) -> bytes:
 
     ifd0_at = 8
     exif_at = ifd0_at + size(ifd0) + data_size(ifd0)
+    ifd1_at = exif_at + (size(exif_ifd) + data_size(exif_ifd) if exif_ifd else 0)
 
-    def pack(entries, at: int, pointer: int | None) -> bytes:
+    def pack(entries, at: int, pointer: int | None, next_ifd: int = 0) -> bytes:
         head, tail = struct.pack("<H", len(entries)), b""
         data_at = at + size(entries)
         for tag, kind, count, data in sorted(entries, key=lambda e: e[0]):
@@ -70,11 +71,13 @@ def exif_block(ifd0: list, exif_ifd: list = ()) -> bytes:
             else:
                 value = data.ljust(4, b"\0")
             head += struct.pack("<HHI", tag, kind, count) + value
-        return head + b"\0\0\0\0" + tail
+        return head + struct.pack("<I", next_ifd) + tail
 
-    body = pack(ifd0, ifd0_at, exif_at)
+    body = pack(ifd0, ifd0_at, exif_at, ifd1_at if ifd1 else 0)
     if exif_ifd:
         body += pack(list(exif_ifd), exif_at, None)
+    if ifd1:  # the thumbnail's directory
+        body += pack(list(ifd1), ifd1_at, None)
     return b"Exif\0\0II*\0" + struct.pack("<I", ifd0_at) + body
 
 
@@ -321,3 +324,29 @@ def test_write_failure_after_compute_is_one_line(tmp_path, capsys, monkeypatch):
     assert code == 2
     _one_line(err)
     assert "No space left on device" in err
+
+
+def test_training_thumbnail_survives_exif_that_pillow_cannot_rewrite(tmp_path):
+    """Pillow's exif_transpose raises on a rational Make beside Orientation 6; the wizard's
+    thumbnail still shows the picture, rotated as the Orientation says."""
+    from forensic_viewer.ui.training.pages import _thumbnail
+
+    exif = exif_block([(0x0112, SHORT, 1, b"\x06\x00"), rational_entry(0x010F, 0, 0)])
+    path = photo(tmp_path / "rational-make.jpg", exif)
+    thumbnail = _thumbnail(path, 32)
+    assert thumbnail is not None and thumbnail.shape == (32, 19, 3)  # 40 x 24, turned upright
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [ascii_entry(0x0201, "six"), rational_entry(0x0201, 0, 0), rational_entry(0x0201, 1, 0)],
+)
+def test_exif_thumbnail_with_a_text_or_rational_offset_is_no_thumbnail(tmp_path, offset):
+    from forensic_viewer.core.thumbnail import exif_thumbnail_bytes
+
+    exif = exif_block(
+        [ascii_entry(0x010F, "Canon")], ifd1=[offset, (0x0202, LONG, 1, b"\x10\0\0\0")]
+    )
+    path = photo(tmp_path / "thumb.jpg", exif)
+    assert exif_thumbnail_bytes(path) is None
+    assert load_image(path).facts.exif["camera_make"] == "Canon"

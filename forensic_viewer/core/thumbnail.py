@@ -34,7 +34,12 @@ def exif_thumbnail_bytes(path: str | Path) -> bytes | None:
     if not raw or THUMB_OFFSET not in ifd1 or THUMB_LENGTH not in ifd1:
         return None
     tiff = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw  # offsets count from the TIFF header
-    start, length = int(ifd1[THUMB_OFFSET]), int(ifd1[THUMB_LENGTH])
+    try:
+        start, length = int(ifd1[THUMB_OFFSET]), int(ifd1[THUMB_LENGTH])
+    except (TypeError, ValueError, OverflowError):  # text or rational 0/0: no usable thumbnail
+        return None
+    if start < 0:
+        return None
     data = tiff[start : start + length]
     return data if length > 0 and len(data) == length and data[:2] == b"\xff\xd8" else None
 

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ...core.images import orient
+from ...core.metadata import display_orientation, exif_summary
 from ...ml.data import AUTHENTIC, TAMPERED, Dataset, scan_dataset
 from ..settings import AppSettings
 from ..viewer.filmstrip import array_to_pixmap
@@ -60,11 +62,21 @@ def _thumbnail(path: Path, size: int) -> np.ndarray | None:
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale, fast
-            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = _upright(image)
             image.thumbnail((size, size), Image.Resampling.BOX)
             return np.ascontiguousarray(np.asarray(image))
     except (OSError, SyntaxError, ValueError):
         return None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """RGB, turned as its EXIF Orientation says; odd EXIF never hides the picture."""
+    try:
+        return ImageOps.exif_transpose(image).convert("RGB")
+    except Exception:  # noqa: BLE001 - Pillow also rewrites the EXIF, and fails on odd tag types
+        orientation, _ = display_orientation(exif_summary(image))
+        rgb = orient(np.asarray(image.convert("RGB")), orientation)
+        return Image.fromarray(np.ascontiguousarray(rgb))
 
 
 def discover(folder: str, per_class: int = THUMBNAILS_PER_CLASS) -> Discovery:
