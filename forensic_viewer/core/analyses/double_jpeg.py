@@ -124,7 +124,7 @@ class DoubleJpegAnalysis:
                     **_summary(na.probability),
                     "detected": na.detected,
                     "shift_rows_cols": list(na.shift),
-                    "dc_gain": na.gain,
+                    "strength_z": na.strength,
                     "modes": na.modes,
                 },
             },
