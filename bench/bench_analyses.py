@@ -95,6 +95,7 @@ def casia(step: int) -> list[str]:
     files = sorted(CASIA / f for f, label, *_ in manifest if label == "tampered")[::step]
     rows: dict[str, dict[str, list[float]]] = {"Sp_D": {}, "Sp_S": {}}
     modes: dict[str, int] = {}
+    by_evidence: dict[str, list[float]] = {}
     seconds = 0.0
     for path in files:
         mask_path = CASIA / "masks" / f"{path.stem}.png"
@@ -110,7 +111,9 @@ def casia(step: int) -> list[str]:
         modes[mode] = modes.get(mode, 0) + 1
         h, w = mask.shape
         kind = path.name[:4]
-        rows[kind].setdefault("dq", []).append(pixel_auc(to_pixels(suspicion, 8, h, w), mask))
+        auc = pixel_auc(to_pixels(suspicion, 8, h, w), mask)
+        rows[kind].setdefault("dq", []).append(auc)
+        by_evidence.setdefault(mode, []).append(auc)
         rows[kind].setdefault("ela", []).append(pixel_auc(ela_blocks(image.pixels), mask))
     lines = [f"CASIA v1 tampered (every {step}th), dq evidence used: {modes}"]
     for kind in ("Sp_D", "Sp_S"):
@@ -120,6 +123,8 @@ def casia(step: int) -> list[str]:
     both_ela = rows["Sp_D"].get("ela", []) + rows["Sp_S"].get("ela", [])
     lines.append(summary("  all dq map", both_dq))
     lines.append(summary("  all ELA q90 8x8 mean", both_ela))
+    for mode, values in sorted(by_evidence.items()):
+        lines.append(summary(f"  dq map, evidence '{mode}'", values))
     lines.append(f"  dq time {seconds / max(1, len(both_dq)):.2f} s per image (384x256 mostly)")
     return lines
 
@@ -131,6 +136,7 @@ def generated(kinds: tuple[str, ...], photos: int, seed: int, analysis: str) -> 
     targets = pool[:photos]
     rows: dict[str, dict[str, list[float]]] = {}
     modes: dict[str, int] = {}
+    by_evidence: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "generated.jpg"
         for item in generate(targets, seed, kinds=kinds, max_side=1024, donors=pool):
@@ -146,9 +152,10 @@ def generated(kinds: tuple[str, ...], photos: int, seed: int, analysis: str) -> 
             else:
                 result = run_analysis(REGISTRY["noise"], image, {"show": "deviation"})
                 score = to_pixels(result.image, result.cell, h, w)
-            rows.setdefault(item.kind, {}).setdefault(analysis, []).append(
-                pixel_auc(score, item.mask)
-            )
+            auc = pixel_auc(score, item.mask)
+            rows.setdefault(item.kind, {}).setdefault(analysis, []).append(auc)
+            if analysis == "dq":
+                by_evidence.setdefault(mode, []).append(auc)
             rows[item.kind].setdefault("ela", []).append(
                 pixel_auc(ela_blocks(image.pixels), item.mask)
             )
@@ -161,6 +168,8 @@ def generated(kinds: tuple[str, ...], photos: int, seed: int, analysis: str) -> 
         every = {name: sum((v[name] for v in rows.values()), []) for name in (analysis, "ela")}
         lines.append(summary(f"  all {analysis} map", every[analysis]))
         lines.append(summary("  all ELA q90 8x8 mean", every["ela"]))
+    for mode, values in sorted(by_evidence.items()):
+        lines.append(summary(f"  dq map, evidence '{mode}'", values))
     return lines
 
 
