@@ -51,6 +51,7 @@ LOG_CLIP = 30.0
 NA_WINDOW = 16  # blocks: the neighbourhood (128 px) a pasted grid is looked for in
 FLAT_STD = 1.5  # pixel std under which a block is flat (no usable DC phase)
 NA_Q_MAX = 24
+NA_SEARCH_Q = 16  # DC steps looked for in the grid search (a JPEG at quality >= 50 has DC <= 16)
 # The strongest local DC periodicity (z, see local_periodicity) that counts as another grid. Set
 # on the generator's web-donor splices of seed 0 (first 16 photos): without another grid the
 # maximum over 63 shifts, 23 steps and every window reached 8.4; pasted JPEGs gave 10-13.
@@ -285,10 +286,9 @@ def local_periodicity(
     values = dc.astype(np.float32)
     for q in range(2, q_max + 1):
         phase = values * np.float32(2 * np.pi / q)
-        re = cv2.boxFilter(np.cos(phase) * weight, -1, size, normalize=False,
-                           borderType=cv2.BORDER_CONSTANT)  # fmt: skip
-        im = cv2.boxFilter(np.sin(phase) * weight, -1, size, normalize=False,
-                           borderType=cv2.BORDER_CONSTANT)  # fmt: skip
+        cos, sin = cv2.polarToCart(weight, phase)  # weight * (cos, sin), vectorised by OpenCV
+        re = cv2.boxFilter(cos, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        im = cv2.boxFilter(sin, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
         z = np.where(enough, np.sqrt(re * re + im * im) / np.sqrt(np.maximum(count, 1.0)), 0)
         peak = int(np.argmax(z))
         if float(z.flat[peak]) > best:
@@ -296,14 +296,30 @@ def local_periodicity(
     return best, where
 
 
-def dc_by_shift(plane: np.ndarray, r: int, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """DC (block sum / 8) of every 8x8 block on the grid starting at (r, c), and whether the block
-    has texture (std >= FLAT_STD): flat blocks share one DC value, which looks periodic for any
-    step, so they are left out of the search."""
-    part = plane[r:, c:]
-    rows, cols = part.shape[0] // 8, part.shape[1] // 8
-    blocks = part[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8)
-    return blocks.sum(axis=(1, 3)) / 8.0, blocks.std(axis=(1, 3)) >= FLAT_STD
+class BlockSums:
+    """Sums and sums of squares of every 8x8 block at any grid shift, from two integral images
+    (one pass over the image instead of one per shift)."""
+
+    def __init__(self, plane: np.ndarray):
+        values = plane.astype(np.float64)
+        self.sums = cv2.integral(values, sdepth=cv2.CV_64F)
+        self.squares = cv2.integral(values * values, sdepth=cv2.CV_64F)
+        self.height, self.width = plane.shape
+
+    def _blocks(self, table: np.ndarray, r: int, c: int) -> np.ndarray:
+        rows, cols = (self.height - r) // 8, (self.width - c) // 8
+        ys = r + 8 * np.arange(rows + 1)
+        xs = c + 8 * np.arange(cols + 1)
+        corner = table[np.ix_(ys, xs)]
+        return corner[1:, 1:] - corner[:-1, 1:] - corner[1:, :-1] + corner[:-1, :-1]
+
+    def dc_and_texture(self, r: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """DC (block sum / 8) of every block on the grid starting at (r, c), and whether the
+        block has texture (std >= FLAT_STD): flat blocks share one DC value, which looks periodic
+        for any step, so they are left out of the search."""
+        total = self._blocks(self.sums, r, c)
+        variance = self._blocks(self.squares, r, c) / 64.0 - (total / 64.0) ** 2
+        return (total / 8.0).astype(np.float32), variance >= FLAT_STD**2
 
 
 @dataclass
@@ -327,12 +343,13 @@ def non_aligned_map(
     sigma = error_sigma(luma.table, calibrated_coefficients(plane))
     strength: dict[tuple[int, int], float] = {}
     centres: dict[tuple[int, int], tuple[int, int]] = {}
+    sums = BlockSums(plane)
     for r in range(8):
         for c in range(8):
             if (r, c) == (0, 0) or cancel():
                 continue
-            dc_map, textured = dc_by_shift(plane, r, c)
-            strength[(r, c)], centres[(r, c)] = local_periodicity(dc_map, textured, NA_Q_MAX)
+            dc_map, textured = sums.dc_and_texture(r, c)
+            strength[(r, c)], centres[(r, c)] = local_periodicity(dc_map, textured, NA_SEARCH_Q)
     shape = luma.coefficients.shape[:2]
     if not strength:
         return NonAlignedMap(np.zeros(shape, np.float32), (0, 0), 0.0, False, [], {})
