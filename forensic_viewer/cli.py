@@ -179,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the viewer (the default)")
     gui.add_argument("images", nargs="*", help="images or folders to open")
     gui.add_argument("--screenshot", metavar="OUT.png", help="save a window screenshot and exit")
-    gui.add_argument("--view", choices=("ela", "grid", "heatmap"), default="ela")
+    gui.add_argument(
+        "--view",
+        choices=("ela", "grid", "heatmap", *analysis_subcommands()),
+        default="ela",
+        help="the tab shown: ela, grid, heatmap (ELA with the network's heat) or an analysis",
+    )
     gui.set_defaults(func=cmd_gui)
 
     p_ela = sub.add_parser("ela", help="write the ELA rendering of an image")

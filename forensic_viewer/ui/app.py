@@ -66,7 +66,7 @@ def create_window(
 
     window = MainWindow()
     if view:
-        window.show_tab("grid" if view == "grid" else "ela")
+        window.show_tab("ela" if view == "heatmap" else view)  # or a registered analysis
     if view == "heatmap":
         window.set_heatmap(True, remember=False)
     if size is not None:
@@ -108,8 +108,10 @@ def save_screenshot(window, output: str | Path) -> Path:
 
 def run_gui(paths: list[str], screenshot: str | None = None, view: str = "ela") -> int:
     """Open the viewer on ``paths``; with ``screenshot``, save the window to it and exit."""
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    from forensic_viewer.core.analyses import REGISTRY
+
+    if view not in VIEWS and view not in REGISTRY:
+        raise ValueError(f"view must be one of {(*VIEWS, *REGISTRY)}, got {view!r}")
     from .excepthook import install_excepthook
 
     app = create_application()

@@ -111,8 +111,10 @@ class AppSettings:
         self.store.setValue("view/opacity", float(opacity))
 
     def view_tab(self) -> str:
+        from forensic_viewer.core.analyses import REGISTRY
+
         tab = self.store.value("view/tab", "ela")
-        return tab if tab in ("ela", "grid") else "ela"
+        return tab if tab in ("ela", "grid") or tab in REGISTRY else "ela"
 
     def set_view_tab(self, tab: str) -> None:
         self.store.setValue("view/tab", tab)

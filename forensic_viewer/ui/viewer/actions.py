@@ -18,6 +18,7 @@ from forensic_viewer.core.images import IMAGE_SUFFIXES
 
 from ..viewer import export
 from ..viewer.document import printable
+from ..viewer.tab_views import tab_shortcut
 
 if TYPE_CHECKING:
     from ..viewer.main_window import MainWindow
@@ -34,6 +35,7 @@ SHORTCUTS_HELP = """<table>
 <tr><td>Ctrl+= / Ctrl+-</td><td>Zoom in / out (or the mouse wheel)</td></tr>
 <tr><td>Ctrl+0 / Ctrl+1</td><td>Fit / 100% (or double-click the image)</td></tr>
 <tr><td>F3 / F4</td><td>ELA view / quality grid</td></tr>
+<tr><td>Ctrl+Alt+1, 2, 3...</td><td>The tabs in order (ELA, quality grid, clone, noise...)</td></tr>
 <tr><td>Ctrl+E, Ctrl+Shift+E, Ctrl+R</td><td>Export ELA PNG, grid PNG, JSON report</td></tr>
 </table>"""
 
@@ -136,8 +138,17 @@ class WindowActions:
         add(self.view_menu, "&Fit", lambda: w.zoom_target().fit(), "Ctrl+0", None)
         add(self.view_menu, "&100%", lambda: w.zoom_target().actual_size(), "Ctrl+1", None)
         self.view_menu.addSeparator()
-        add(self.view_menu, "&ELA View", lambda: w.show_tab("ela"), "F3", None)
-        add(self.view_menu, "Quality &Grid", lambda: w.show_tab("grid"), "F4", None)
+        add(self.view_menu, "&ELA View", lambda: w.show_tab("ela"), ["F3", "Ctrl+Alt+1"], None)
+        add(self.view_menu, "Quality &Grid", lambda: w.show_tab("grid"), ["F4", "Ctrl+Alt+2"], None)
+        self.tab_actions: dict[str, QAction] = {}
+        for index, (name, tab) in enumerate(w.analysis_tabs.items(), start=2):
+            self.tab_actions[name] = add(
+                self.view_menu,
+                tab.analysis.title,
+                lambda n=name: w.show_tab(n),
+                tab_shortcut(index),
+                w.tabs.tabToolTip(index),
+            )
         self.view_menu.addSeparator()
         for dock in w.findChildren(QDockWidget):
             self.view_menu.addAction(dock.toggleViewAction())
@@ -155,7 +166,7 @@ class WindowActions:
         # Keys that text fields and buttons also use act only where the images are.
         for action in (self.flip, self.next, self.previous, *self.go_menu.actions()):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            for widget in (w.views, w.grid, w.filmstrip):
+            for widget in (w.views, w.grid, w.filmstrip, *w.analysis_tabs.values()):
                 widget.addAction(action)
 
     def _add(self, menu: QMenu, text: str, slot, shortcut, tip: str | None) -> QAction:

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forensic_viewer.core.images import LoadedImage
+
 from ..analyses.grid import QualityGrid
 from ..messages import MessageBar
 from ..network.heatmap import HeatLayer, NetworkPanel, heat_lut
@@ -42,6 +44,7 @@ from ..viewer.filmstrip import Filmstrip
 from ..viewer.image_views import PairedViews
 from ..viewer.info_panel import InfoPanel
 from ..viewer.session import ElaFrame, Session
+from ..viewer.tab_views import TabViewsMixin
 from ..viewer.welcome import WelcomePane
 
 APP_TITLE = "Forensic Viewer"
@@ -61,7 +64,7 @@ def local_path(url: QUrl) -> str:
     return os.fsdecode(unquote_to_bytes(encoded))
 
 
-class MainWindow(NetworkMixin, QMainWindow):
+class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
     elaShown = Signal(object)
     """Emitted right after a new ELA frame has been set on the views (bench and tests)."""
 
@@ -86,6 +89,7 @@ class MainWindow(NetworkMixin, QMainWindow):
         self.tabs.addTab(self.grid, "Quality grid")
         self.tabs.setTabToolTip(0, "Original beside its Error Level Analysis (F3)")
         self.tabs.setTabToolTip(1, "ELA at several JPEG qualities, linked zoom (F4)")
+        self._build_analysis_tabs()
         self.messages = MessageBar()
         self.welcome = WelcomePane()
         # the empty window shows the drop target; the first image brings the views
@@ -179,6 +183,9 @@ class MainWindow(NetworkMixin, QMainWindow):
         self.views.zoomChanged.connect(lambda z: self._on_zoom(z, "ela"))
         self.grid.zoomChanged.connect(lambda z: self._on_zoom(z, "grid"))
         self.grid.qualitiesChanged.connect(self.app_settings.set_grid_qualities)
+        for name, tab in self.analysis_tabs.items():
+            tab.hovered.connect(lambda x, y: self._on_hover(x, y, with_ela=False))
+            tab.zoomChanged.connect(lambda z, n=name: self._on_zoom(z, n))
         self.tabs.currentChanged.connect(self._on_tab)
         self._connect_network()
 
@@ -283,6 +290,8 @@ class MainWindow(NetworkMixin, QMainWindow):
         if doc is None:
             self.views.set_original(None)
             self.grid.set_document(None, None, self.session.settings)
+            for tab in self.analysis_tabs.values():
+                tab.set_document(None, None)
         else:
             pixels = self.session.pixels(doc)
             if pixels is not None and doc.orientation == 1:
@@ -306,7 +315,12 @@ class MainWindow(NetworkMixin, QMainWindow):
         self.views.ela.header.setText(title)
         self.elaShown.emit(frame)
         if doc is not None:
-            self.grid.set_document(doc, self.session.pixels(doc), s)
+            pixels = self.session.pixels(doc)
+            self.grid.set_document(doc, pixels, s)
+            if pixels is not None:
+                image = LoadedImage(pixels=pixels, facts=doc.facts)
+                for tab in self.analysis_tabs.values():
+                    tab.set_document(doc.id, image)
         self._update_status()
 
     def _on_settings_changed(self, settings: ElaSettings) -> None:
@@ -328,20 +342,7 @@ class MainWindow(NetworkMixin, QMainWindow):
         self.views.set_opacity(opacity)
         self.app_settings.set_opacity(opacity)
 
-    def show_tab(self, name: str) -> None:
-        self.tabs.setCurrentIndex(1 if name == "grid" else 0)
-
-    def current_tab(self) -> str:
-        return "grid" if self.tabs.currentIndex() == 1 else "ela"
-
-    def _on_tab(self, _index: int) -> None:
-        self.app_settings.set_view_tab(self.current_tab())
-        self._update_status()
-
     # ---- zoom and status ---------------------------------------------------------------------
-    def zoom_target(self):
-        return self.grid if self.current_tab() == "grid" else self.views
-
     def _on_zoom(self, zoom: float, tab: str | None = None) -> None:
         if self.session.current is None:
             # an empty view still reports a range (e.g. after Close All): no zoom to show
@@ -392,6 +393,9 @@ class MainWindow(NetworkMixin, QMainWindow):
         if not self.verdicts.is_idle():
             return False
         if self.session.current is not None and self.session.last_frame is None:
+            return False
+        tab = self.analysis_tab()
+        if tab is not None and self.session.current is not None and not tab.is_complete():
             return False
         return not (
             self.current_tab() == "grid"
