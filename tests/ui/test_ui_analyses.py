@@ -55,7 +55,8 @@ class Fake:
                 if self.honour_cancel:
                     check_cancel(cancel)
                 time.sleep(0.01)
-        check_cancel(cancel)
+        if self.honour_cancel:
+            check_cancel(cancel)
         progress(0.5)
         return AnalysisResult(
             image=expected_map(image.pixels, params),
