@@ -76,6 +76,7 @@ def test_resolve_params_fills_defaults_and_refuses_unknown_names():
         "quality": 70,
         "gain": 0.0,
         "grayscale": False,
+        "auto_scale": "classic",
     }
     with pytest.raises(ValueError, match="ela: unknown parameter\\(s\\) nope"):
         resolve_params(ela, {"nope": 1})
@@ -132,8 +133,14 @@ def test_ela_analysis_is_exactly_core_ela(tmp_path):
         "max_diff": expected.max_diff,
         "gain": expected.gain,
         "grayscale": False,
+        "scale": "classic",
     }
     assert result.findings == []
+    percentile = run_analysis(REGISTRY["ela"], image, {"auto_scale": "percentile"})
+    np.testing.assert_array_equal(
+        percentile.image, ela_maths.ela(image.pixels, 90, scale="percentile").rendering
+    )
+    assert percentile.data["scale"] == "percentile"
     gray = run_analysis(REGISTRY["ela"], image, {"grayscale": True, "gain": 4})
     plain = ela_maths.ela(image.pixels, 90, scale=4.0, grayscale=True).rendering
     assert gray.image.shape == (64, 96, 3)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
-from uihelp import hide_bundled_models, images, jpeg_pixels, wait_idle  # noqa: F401
+from uihelp import hide_bundled_models, images, jpeg_pixels, png_pixels, wait_idle  # noqa: F401
 
 from forensic_viewer.core.analyses import REGISTRY, AnalysisResult, Finding, Param, check_cancel
 from forensic_viewer.ui.settings import AppSettings
@@ -151,9 +151,7 @@ def test_a_registered_analysis_gets_a_tab_with_its_params_and_runs(qtbot, window
     wait_idle(qtbot, window)
     changed = {**defaults, "gain": 2.0, "mask": True}
     assert fake.calls[1:] == [(112, changed)]  # one run for both edits
-    np.testing.assert_array_equal(
-        tab.result_pane.image.image, rendered(pixels, changed, mask=True)
-    )
+    np.testing.assert_array_equal(tab.result_pane.image.image, rendered(pixels, changed, mask=True))
     tab.overlay_box.setChecked(False)
     np.testing.assert_array_equal(tab.result_pane.image.image, rendered(pixels, changed))
     # remembered per analysis: a new window starts with them
@@ -237,3 +235,92 @@ def test_the_reason_is_shown_instead_of_running(qtbot, window, fake, images):
     wait_idle(qtbot, window)
     assert [width for width, _ in fake.calls] == [112]
     assert tab.reason is None and tab.frame.result.score == 112.0
+
+
+def test_the_ela_and_grid_tabs_compute_through_the_registry(qtbot, window, images, monkeypatch):
+    from forensic_viewer.core import ela as ela_maths
+
+    calls = []
+    ela_type, grid_type = type(REGISTRY["ela"]), type(REGISTRY["grid"])
+
+    class CountingEla(ela_type):
+        @staticmethod
+        def difference(pixels, quality):
+            calls.append(("ela", quality))
+            return ela_type.difference(pixels, quality)
+
+    class CountingGrid(grid_type):
+        def cells(self, pixels, qualities, scale, grayscale):
+            calls.append(("grid", tuple(qualities)))
+            yield from grid_type.cells(pixels, qualities, scale, grayscale)
+
+    monkeypatch.setitem(REGISTRY, "ela", CountingEla())
+    monkeypatch.setitem(REGISTRY, "grid", CountingGrid())
+    window.open_paths([images[0]])
+    wait_idle(qtbot, window)
+    with qtbot.waitSignal(window.grid.completed, timeout=20_000):
+        window.show_tab("grid")
+    assert calls == [("ela", 90), ("grid", (60, 70, 80, 90, 95, 100))]
+    pixels = jpeg_pixels(images[0])
+    np.testing.assert_array_equal(window.views.ela_array(), ela_maths.ela(pixels, 90).rendering)
+    np.testing.assert_array_equal(
+        window.grid.cells[70].rendering, ela_maths.ela(pixels, 70).rendering
+    )
+
+
+def test_export_writes_every_registered_analysis(qtbot, window, fake, images, tmp_path):
+    import json
+
+    from forensic_viewer.core import ela as ela_maths
+
+    window.show_tab("fake")
+    window.open_paths([images[1]])
+    wait_idle(qtbot, window)
+    assert len(fake.calls) == 1
+    out = tmp_path / "exports"
+    out.mkdir()
+    # the plain report carries what is computed so far: only the fake analysis
+    report = json.loads(window.actions.export("report", out / "plain.json").read_text())
+    assert list(report["analyses"]) == ["fake"]
+    assert report["analyses"]["fake"]["data"] == {"score_meaning": "the image width", "width": 112}
+
+    worker = window.analyses_export.start(out)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert len(fake.calls) == 1  # the shown result is reused, not computed again
+    report = json.loads((out / "img1.report.json").read_text())
+    assert list(report["analyses"]) == list(REGISTRY)
+    for name, block in report["analyses"].items():
+        assert block["applies"] is True, (name, block["reason"])
+        assert block["png"] == f"img1.{name}.png"
+        assert png_pixels(out / block["png"]).shape == (64, 112, 3)
+        assert set(block) >= {"title", "params", "score", "findings", "data"}
+    pixels = jpeg_pixels(images[1])
+    fake_block = report["analyses"]["fake"]
+    assert fake_block["score"] == 112.0
+    assert fake_block["params"] == {"gain": 1.0, "block": 8, "colour": "grey", "mask": False}
+    assert fake_block["findings"] == [{"text": "width 112", "severity": "warning"}]
+    assert fake_block["extra_pngs"] == {"half": "img1.fake.half.png"}
+    np.testing.assert_array_equal(
+        png_pixels(out / "img1.fake.png"), rendered(pixels, fake_block["params"])
+    )
+    np.testing.assert_array_equal(png_pixels(out / "img1.fake.half.png"), pixels[::2, ::2])
+    expected = ela_maths.ela(pixels, 90)  # the window's ELA settings (classic in these tests)
+    np.testing.assert_array_equal(png_pixels(out / "img1.ela.png"), expected.rendering)
+    assert report["analyses"]["ela"]["data"]["max_diff"] == expected.max_diff
+    assert report["analyses"]["grid"]["extra_pngs"]["q60"] == "img1.grid.q60.png"
+    written = {p.name for p in window.analyses_export.written}
+    assert written == {p.name for p in out.iterdir()} - {"plain.json"}
+    assert window.messages.messages == []
+
+
+def test_export_refuses_the_evidence_folder(qtbot, window, fake, images):
+    window.open_paths([images[0]])
+    wait_idle(qtbot, window)
+    assert window.analyses_export.start(images[0].parent) is None
+    assert "refusing to write into the evidence folder" in window.messages.messages[-1]
+    assert sorted(p.name for p in images[0].parent.iterdir()) == [
+        "img0.jpg",
+        "img1.jpg",
+        "img2.jpg",
+    ]

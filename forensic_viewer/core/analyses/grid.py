@@ -6,6 +6,12 @@ tables); every quality's rendering is in ``extra_images`` as ``q60``, ``q70``, .
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
 from .. import ela as ela_maths
 from ..images import LoadedImage
 from . import register
@@ -17,6 +23,17 @@ QUALITIES = Param(
     "qualities", "Qualities", "choice", QUALITY_SETS[0], choices=QUALITY_SETS,
     help="The JPEG qualities compared, one ELA each.",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GridCellResult:
+    """One quality of the sweep: the rendering on the stored pixel grid and its numbers."""
+
+    quality: int
+    rendering: np.ndarray
+    max_diff: int
+    gain: float
+    seconds: float
 
 
 def parse_set(text: str) -> list[int]:
@@ -43,6 +60,21 @@ class GridAnalysis:
     )
     params = (QUALITIES, GAIN, GRAYSCALE)
 
+    @staticmethod
+    def cells(
+        pixels: np.ndarray, qualities: Iterable[int], scale: ela_maths.Scale, grayscale: bool
+    ) -> Iterator[GridCellResult]:
+        """One ELA per quality, in order (the window's grid shows each as it comes)."""
+        for quality in qualities:
+            started = time.perf_counter()
+            diff = ela_maths.ela_difference(pixels, quality)
+            max_diff = int(diff.max()) if diff.size else 0
+            rendering, gain = ela_maths.render(diff, scale, grayscale, max_diff)
+            del diff  # one raw difference at a time: 12 MP x 3 bytes each
+            yield GridCellResult(
+                quality, rendering, max(max_diff, 1), gain, time.perf_counter() - started
+            )
+
     def applies_to(self, image: LoadedImage) -> str | None:
         return None
 
@@ -54,17 +86,14 @@ class GridAnalysis:
         estimated = None if jpeg is None or jpeg.quality is None else jpeg.quality.quality
         shown = closest_quality(qualities, estimated) or qualities[-1]
         renderings, cells = {}, []
-        for index, quality in enumerate(qualities):
+        steps = self.cells(image.pixels, qualities, scale_of(params["gain"]), params["grayscale"])
+        for index in range(len(qualities)):
             check_cancel(cancel)
             progress(index / len(qualities))
-            result = ela_maths.ela(
-                image.pixels,
-                quality,
-                scale=scale_of(params["gain"]),
-                grayscale=params["grayscale"],
-            )
-            renderings[f"q{quality}"] = as_rgb(result.rendering)
-            cells.append({"quality": quality, "max_diff": result.max_diff, "gain": result.gain})
+            result = next(steps)  # computed lazily: a cancel stops before the next JPEG round trip
+            renderings[f"q{result.quality}"] = as_rgb(result.rendering)
+            cells.append({"quality": result.quality, "max_diff": result.max_diff,
+                          "gain": result.gain})  # fmt: skip
         progress(1.0)
         findings = jpeg_note(image)
         if estimated is not None:

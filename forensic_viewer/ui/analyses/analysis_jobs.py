@@ -23,7 +23,7 @@ from forensic_viewer.core.images import LoadedImage, orient, pad_missing_rows
 @dataclass
 class AnalysisFrame:
     """One finished run, ready to show: pictures in display orientation, the full-size map with
-    the mask and lines drawn (``picture``) and without them (``plain``, None when there are none)."""
+    the mask and lines drawn (``picture``) and without them (``plain``; None if there are none)."""
 
     name: str
     doc_id: int
@@ -116,3 +116,40 @@ def save_params(store, analysis: Analysis, values: Mapping[str, Any]) -> None:
             # INI files keep strings; 'true'/'false' coerce back to bools
             store.setValue(settings_key(analysis.name, param), str(value).lower()
                            if param.kind == "bool" else value)  # fmt: skip
+
+
+# ---- every analysis at once (the export) ---------------------------------------------------------
+@dataclass(frozen=True)
+class BatchProgress:
+    """Before each analysis of a batch: which one, and how many are done."""
+
+    name: str
+    title: str
+    done: int
+    total: int
+
+
+def run_batch(
+    todo: list[tuple[Analysis, dict[str, Any]]],
+    doc_id: int,
+    image: LoadedImage,
+    cancel: Callable[[], bool],
+):
+    """Generator job: run each (analysis, params) in turn, yielding a BatchProgress before each.
+
+    Returns {name: AnalysisFrame, or the reason it does not apply (str)}. Raises
+    AnalysisCancelled when ``cancel`` says so during a run (the worker also stops between runs).
+    """
+    out: dict[str, AnalysisFrame | str] = {}
+    for done, (analysis, params) in enumerate(todo):
+        yield BatchProgress(analysis.name, analysis.title, done, len(todo))
+        reason = analysis.applies_to(image)
+        if reason is not None:
+            out[analysis.name] = reason
+            continue
+        out[analysis.name] = run_frame(analysis, doc_id, image, params, _ignore, cancel)
+    return out
+
+
+def _ignore(_fraction: float) -> None:
+    """Progress inside one analysis is not shown in the batch (the dialog counts analyses)."""

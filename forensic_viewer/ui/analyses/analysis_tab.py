@@ -170,9 +170,13 @@ class AnalysisTab(QWidget):
     # ---- inputs --------------------------------------------------------------------------------
     def set_document(self, doc_id: int | None, image: LoadedImage | None) -> None:
         """The image to analyse (stored grid, as loaded); computing starts when the tab shows."""
-        if doc_id == self._doc_id and image is not None and self._image is not None:
-            if image.facts.sha256 == self._image.facts.sha256:
-                return
+        if (
+            doc_id == self._doc_id
+            and image is not None
+            and self._image is not None
+            and image.facts.sha256 == self._image.facts.sha256
+        ):
+            return
         self._doc_id, self._image = doc_id, image
         self._original_shown = False
         self._stopped_key = None
@@ -346,8 +350,9 @@ class AnalysisTab(QWidget):
         self.status.setText(f"Computed in {frame.seconds * 1000:.0f} ms")
         meaning = result.data.get("score_meaning") if isinstance(result.data, dict) else None
         self.score.setText(
-            "" if result.score is None else f"Score {result.score:g}"
-            + (f": {meaning}" if meaning else "")
+            ""
+            if result.score is None
+            else f"Score {result.score:g}" + (f": {meaning}" if meaning else "")
         )
         self.findings.setText(findings_html(result.findings))
         self._fill_tree(frame.report())

@@ -64,23 +64,20 @@ def closest_quality(qualities: list[int], estimated: int | None) -> int | None:
 
 
 def compute_grid(pixels: np.ndarray, orientation: int, qualities: list[int], settings: ElaSettings):
-    """Generator job: one GridCell per quality, in order."""
-    from forensic_viewer.core.ela import ela_difference, render  # lazy: see session.py
+    """Generator job: one GridCell per quality, in order, from the registry's quality grid."""
+    from forensic_viewer.core.analyses import REGISTRY  # lazy: see session.py
 
     factor = downsample_factor(pixels.shape[1], pixels.shape[0])
-    for quality in qualities:
+    cells = REGISTRY["grid"].cells(pixels, qualities, settings.scale, settings.grayscale)
+    for cell in cells:
         started = time.perf_counter()
-        diff = ela_difference(pixels, quality)
-        max_diff = int(diff.max()) if diff.size else 0
-        rendering, gain = render(diff, settings.scale, settings.grayscale, max_diff)
-        del diff
-        rendering = np.ascontiguousarray(block_max(orient(rendering, orientation), factor))
+        rendering = np.ascontiguousarray(block_max(orient(cell.rendering, orientation), factor))
         yield GridCell(
-            quality=quality,
+            quality=cell.quality,
             rendering=rendering,
-            gain=gain,
-            max_diff=max(max_diff, 1),
-            seconds=time.perf_counter() - started,
+            gain=cell.gain,
+            max_diff=cell.max_diff,
+            seconds=cell.seconds + time.perf_counter() - started,
             downsample=factor,
         )
 

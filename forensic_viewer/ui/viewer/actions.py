@@ -37,6 +37,7 @@ SHORTCUTS_HELP = """<table>
 <tr><td>F3 / F4</td><td>ELA view / quality grid</td></tr>
 <tr><td>Ctrl+Alt+1, 2, 3...</td><td>The tabs in order (ELA, quality grid, clone, noise...)</td></tr>
 <tr><td>Ctrl+E, Ctrl+Shift+E, Ctrl+R</td><td>Export ELA PNG, grid PNG, JSON report</td></tr>
+<tr><td>Ctrl+Shift+R</td><td>Export the report with every analysis and its PNG</td></tr>
 </table>"""
 
 
@@ -87,7 +88,15 @@ class WindowActions:
             "Export &Report (JSON)...",
             lambda: self.export("report"),
             "Ctrl+R",
-            "File facts, SHA-256, ELA settings and verdict",
+            "File facts, SHA-256, ELA settings, verdict and the analyses computed so far",
+        )
+        self.export_all = add(
+            self.file_menu,
+            "Export Report with All &Analyses...",
+            lambda: w.analyses_export.start(),
+            "Ctrl+Shift+R",
+            "Into a folder: every analysis's PNG and the JSON report with all their numbers "
+            "(the missing ones computed first)",
         )
         self.file_menu.addSeparator()
         self.close_image = add(
@@ -266,8 +275,9 @@ class WindowActions:
             else:
                 grid_cells = w.grid.ordered_cells() if w.grid.is_complete() else None
                 report = export.build_report(
-                    doc, frame.settings, frame.max_diff, frame.gain, frame.seconds, grid_cells
-                )
+                    doc, frame.settings, frame.max_diff, frame.gain, frame.seconds, grid_cells,
+                    analyses=w.analyses_export.computed_blocks(doc),
+                )  # fmt: skip
                 written = export.write_report(path, report, evidence)
         except (ForensicError, OSError, ValueError) as exc:
             w.show_message(f"{Path(path).name}: not exported ({exc})")

@@ -150,8 +150,10 @@ def build_report(
     seconds: float | None = None,
     grid: Sequence[GridCell] | None = None,
     verdict: dict | None = None,
+    analyses: dict | None = None,
 ) -> dict:
-    """The JSON report. ``verdict`` is the network's block (None until a model has run)."""
+    """The JSON report. ``verdict`` is the network's block (None until a model has run);
+    ``analyses`` is {registry name: block} (see :func:`analysis_block`)."""
     current_sha = sha256_file(doc.path) if doc.path.exists() else None
     if verdict is None and doc.verdict is not None:
         verdict = doc.verdict.as_dict()
@@ -185,7 +187,53 @@ def build_report(
         ]
         estimated = doc.estimated_quality
         report["quality_grid_estimated_quality"] = estimated
+    if analyses:
+        report["analyses"] = analyses
     return report
+
+
+def file_part(name: str) -> str:
+    """A registry or extra-image name as part of a file name ('at size' -> 'at-size')."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
+    return "-".join(part for part in cleaned.split("-") if part) or "image"
+
+
+def analysis_png_names(stem: str, name: str, extras: Iterable[str] = ()) -> dict[str, str]:
+    """File names of one analysis's pictures: {'': main, extra name: ...}."""
+    names = {"": f"{stem}.{file_part(name)}.png"}
+    for extra in extras:
+        names[extra] = f"{stem}.{file_part(name)}.{file_part(extra)}.png"
+    return names
+
+
+def analysis_block(
+    title: str, report: dict | None, reason: str | None, files: dict[str, str] | None = None
+) -> dict:
+    """One analysis in the report: its numbers, or why it does not apply, and its PNG names."""
+    block: dict = {"title": title, "applies": reason is None, "reason": reason}
+    if report is not None:
+        block.update(report)
+    if files:
+        block["png"] = files.get("")
+        block["extra_pngs"] = {k: v for k, v in files.items() if k}
+    return block
+
+
+def export_analysis_pngs(
+    folder: str | Path,
+    stem: str,
+    name: str,
+    picture: np.ndarray,
+    extras: dict[str, np.ndarray],
+    evidence: Iterable[str | Path],
+) -> dict[str, str]:
+    """Write an analysis's picture (as shown) and its extra images; returns their file names."""
+    evidence = list(evidence)
+    names = analysis_png_names(stem, name, extras)
+    for key, file_name in names.items():
+        output = check_output_path(Path(folder) / file_name, evidence)
+        _save_png(output, picture if key == "" else extras[key])
+    return names
 
 
 def write_report(output: str | Path, report: dict, evidence: Iterable[str | Path]) -> Path:

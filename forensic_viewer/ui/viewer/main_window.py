@@ -40,6 +40,7 @@ from ..settings import AppSettings
 from ..viewer.actions import build_actions
 from ..viewer.controls import ElaControls
 from ..viewer.document import Document, ElaSettings, PixelCache, printable
+from ..viewer.export_analyses import AnalysesExport
 from ..viewer.filmstrip import Filmstrip
 from ..viewer.image_views import PairedViews
 from ..viewer.info_panel import InfoPanel
@@ -136,6 +137,7 @@ class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
             label.setToolTip(tip)
             self.statusBar().addPermanentWidget(label)
 
+        self.analyses_export = AnalysesExport(self)
         self.actions = build_actions(self)
         self.welcome.openFilesRequested.connect(self.actions.open_files)
         self.welcome.openFolderRequested.connect(self.actions.open_folder_dialog)

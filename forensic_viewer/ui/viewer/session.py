@@ -91,14 +91,15 @@ def compute_ela_frame(
     ``height``: the declared height of a cut-off file whose ``pixels`` are only its decoded top
     rows; the frame shows the missing rows hatched in the original and blank in the ELA."""
     # imported here: OpenCV costs ~0.1 s of start-up and is first needed in this worker
-    from forensic_viewer.core.ela import ela_difference, render
+    from forensic_viewer.core.analyses import REGISTRY
 
+    ela = REGISTRY["ela"]  # the registry's ELA, in its two steps (the raw difference is kept)
     started = time.perf_counter()
     recomputed = diff is None
     if diff is None:
-        diff = ela_difference(pixels, settings.quality)
+        diff = ela.difference(pixels, settings.quality)
     max_diff = int(diff.max()) if diff.size else 0
-    rendering, gain = render(diff, settings.scale, settings.grayscale, max_diff)
+    rendering, gain = ela.render(diff, settings.scale, settings.grayscale, max_diff)
     full = pixels.shape[0] if height is None else height
     return ElaFrame(
         doc_id=doc_id,

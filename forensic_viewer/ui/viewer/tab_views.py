@@ -29,7 +29,7 @@ def tab_tooltip(help_text: str, index: int) -> str:
 
 
 class TabViewsMixin:
-    """Mixed into MainWindow (needs ``tabs``, ``views``, ``grid``, ``session``, ``app_settings``)."""
+    """Mixed into MainWindow (uses its tabs, views, grid, session and app_settings)."""
 
     def _build_analysis_tabs(self) -> None:
         self.analysis_tabs: dict[str, AnalysisTab] = {}
