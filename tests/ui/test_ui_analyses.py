@@ -41,6 +41,7 @@ class Fake:
         self.only_wide = False
         self.honour_cancel = True
         self.gate_width: int | None = None  # gate only images this wide (None: all)
+        self.no_map = False  # findings only (as the thumbnail view of a file without one)
 
     def applies_to(self, image):
         if self.only_wide and image.pixels.shape[1] < 110:
@@ -59,7 +60,7 @@ class Fake:
             check_cancel(cancel)
         progress(0.5)
         return AnalysisResult(
-            image=expected_map(image.pixels, params),
+            image=None if self.no_map else expected_map(image.pixels, params),
             cell=params["block"],
             mask=left_half(image.pixels) if params["mask"] else None,
             lines=[(1.0, 1.0, 20.0, 10.0)] if params["mask"] else [],
@@ -235,6 +236,12 @@ def test_the_reason_is_shown_instead_of_running(qtbot, window, fake, images):
     wait_idle(qtbot, window)
     assert [width for width, _ in fake.calls] == [112]
     assert tab.reason is None and tab.frame.result.score == 112.0
+    assert tab.result_pane.image.image.shape == (64, 112, 3)
+    fake.no_map = True  # a result without a map shows no picture (not the original)
+    tab.run_button.click()
+    wait_idle(qtbot, window)
+    assert tab.result_pane.image.image is None
+    assert tab.result_pane.header.text() == "Fake & test   score 112   (no map for this image)"
 
 
 def test_the_ela_and_grid_tabs_compute_through_the_registry(qtbot, window, images, monkeypatch):
@@ -292,9 +299,12 @@ def test_export_writes_every_registered_analysis(qtbot, window, fake, images, tm
     assert list(report["analyses"]) == list(REGISTRY)
     for name, block in report["analyses"].items():
         assert block["applies"] is True, (name, block["reason"])
+        assert set(block) >= {"title", "params", "score", "findings", "data"}
+        if name == "thumbnail":  # these JPEGs have no EXIF thumbnail: no map, only metadata
+            assert block["png"] is None and block["data"]["thumbnail"] == {"present": False}
+            continue
         assert block["png"] == f"img1.{name}.png"
         assert png_pixels(out / block["png"]).shape == (64, 112, 3)
-        assert set(block) >= {"title", "params", "score", "findings", "data"}
     pixels = jpeg_pixels(images[1])
     fake_block = report["analyses"]["fake"]
     assert fake_block["score"] == 112.0

@@ -29,7 +29,8 @@ class AnalysisFrame:
     doc_id: int
     params: dict[str, Any]
     result: AnalysisResult
-    picture: np.ndarray
+    picture: np.ndarray | None
+    """None when the result has no map, mask or lines for this image (e.g. no thumbnail)."""
     plain: np.ndarray | None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
@@ -75,9 +76,13 @@ def run_frame(
     seconds = time.perf_counter() - started
     progress(1.0)
     height, orientation = image.facts.height, image.facts.orientation
-    picture = display(render_result(result, image.pixels), height, orientation)
-    overlaid = result.lines or (result.mask is not None and result.mask.any())
-    plain = display(base_image(result, image.pixels), height, orientation) if overlaid else None
+    overlaid = bool(result.lines) or (result.mask is not None and bool(result.mask.any()))
+    picture = plain = None
+    # without a map, render_result would draw the original: nothing is shown instead
+    if result.image is not None or overlaid:
+        picture = display(render_result(result, image.pixels), height, orientation)
+    if overlaid:
+        plain = display(base_image(result, image.pixels), height, orientation)
     extras = {key: extra_picture(value) for key, value in result.extra_images.items()}
     return AnalysisFrame(
         name=analysis.name,

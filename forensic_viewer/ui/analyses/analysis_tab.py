@@ -346,7 +346,8 @@ class AnalysisTab(QWidget):
         self.overlay_box.setVisible(frame.plain is not None)
         self._show_picture()
         score = "" if result.score is None else f"   score {result.score:g}"
-        self.result_pane.header.setText(f"{self.analysis.title}{score}")
+        none = "   (no map for this image)" if frame.picture is None else ""
+        self.result_pane.header.setText(f"{self.analysis.title}{score}{none}")
         self.status.setText(f"Computed in {frame.seconds * 1000:.0f} ms")
         meaning = result.data.get("score_meaning") if isinstance(result.data, dict) else None
         self.score.setText(
@@ -386,6 +387,12 @@ class AnalysisTab(QWidget):
         self.data_tree.clear()
         budget = [MAX_TREE_ITEMS]
         add_items(self.data_tree.invisibleRootItem(), report, budget)
+        # the analysis's own numbers (e.g. the metadata tree) open; the bookkeeping stays closed
+        root = self.data_tree.invisibleRootItem()
+        for index in range(root.childCount()):
+            item = root.child(index)
+            if item.text(0) in ("data", "findings"):
+                item.setExpanded(True)
         self.data_tree.resizeColumnToContents(0)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -213,7 +213,7 @@ def analysis_block(
     block: dict = {"title": title, "applies": reason is None, "reason": reason}
     if report is not None:
         block.update(report)
-    if files:
+    if files is not None:  # written: the picture's name, or None when there is no map
         block["png"] = files.get("")
         block["extra_pngs"] = {k: v for k, v in files.items() if k}
     return block
@@ -223,13 +223,16 @@ def export_analysis_pngs(
     folder: str | Path,
     stem: str,
     name: str,
-    picture: np.ndarray,
+    picture: np.ndarray | None,
     extras: dict[str, np.ndarray],
     evidence: Iterable[str | Path],
 ) -> dict[str, str]:
-    """Write an analysis's picture (as shown) and its extra images; returns their file names."""
+    """Write an analysis's picture (as shown; None: no map) and its extra images; returns their
+    file names ('' for the picture)."""
     evidence = list(evidence)
     names = analysis_png_names(stem, name, extras)
+    if picture is None:
+        del names[""]
     for key, file_name in names.items():
         output = check_output_path(Path(folder) / file_name, evidence)
         _save_png(output, picture if key == "" else extras[key])
