@@ -37,6 +37,8 @@ MAX_FPR = 0.05
 def tpr_at_fpr(positive: list[float], negative: list[float], max_fpr: float = MAX_FPR):
     """(TPR, FPR, threshold) for the lowest threshold t (flagged: score >= t, t > 0) at which at
     most ``max_fpr`` of the negatives are flagged."""
+    if not negative:
+        raise ValueError("no negatives to set a threshold on")
     for t in sorted({s for s in positive + negative if s > 0}) + [np.inf]:
         fpr = float(np.mean(np.asarray(negative) >= t))
         if fpr <= max_fpr:
@@ -82,14 +84,14 @@ def synthetic_rows(method: str, per_photo: int, photo_step: int) -> list[dict]:
 
     photos = find_photos(CAMERA)[::photo_step]
     rows = []
-    kinds = ("copy_move", "copy_move_resized")
+    kinds = ("copy_move", "copy_move_resized", "pair_authentic")
     with tempfile.TemporaryDirectory() as folder:
         for index, item in enumerate(generate(photos, 0, per_photo=per_photo, kinds=kinds)):
             path = Path(folder) / f"{index}.jpg"
             path.write_bytes(item.jpeg)
             value, mask = score(path, method)
-            row = {"kind": item.kind, "label": item.label, "score": value}
-            row["blend"] = (item.params or {}).get("blend", "") if hasattr(item, "params") else ""
+            row = {"kind": item.kind, "label": item.label, "score": value, "pair": item.pair_id}
+            row["blend"] = (item.params or {}).get("blend", "")
             if item.label:
                 row["f1"] = f1(mask, item.mask)
             rows.append(row)
@@ -168,11 +170,12 @@ def main() -> None:
     args = parser.parse_args()
     methods = args.methods.split(",")
     skip = set(args.skip.split(","))
-    report: dict = {"sets": [], "speed": []}
+    report: dict = {"sets": [], "speed": [], "rows": {}}
     for method in methods:
         step = args.casia_step * (args.dense_step if method == "dense" else 1)
         if "casia" not in skip:
             rows = casia_rows(method, step)
+            report["rows"][f"casia-{method}"] = rows
             summary = summarise(
                 [r for r in rows if r["label"]], [r for r in rows if not r["label"]], "CASIA Sp_S"
             )
@@ -183,6 +186,7 @@ def main() -> None:
         if "synthetic" not in skip:
             photo_step = args.dense_step if method == "dense" else 1
             rows = synthetic_rows(method, args.per_photo, photo_step)
+            report["rows"][f"synthetic-{method}"] = rows
             negatives = [r for r in rows if not r["label"]]
             for kind in ("copy_move", "copy_move_resized"):
                 positives = [r for r in rows if r["kind"] == kind]
