@@ -278,7 +278,7 @@ def detect_keypoints(
         for (x1, y1), (x2, y2) in zip(from_points / factor, to_points / factor, strict=True):
             if len(lines) < MAX_LINES:
                 lines.append((float(x1), float(y1), float(x2), float(y2)))
-    described = [describe(affine, len(a), factor) for affine, a, _ in clusters]
+    described = [describe(affine, len(a), factor, a, b) for affine, a, b in clusters]
     data = {
         "method": "keypoints",
         "score_meaning": "matches in the largest geometrically consistent cluster",
@@ -290,12 +290,16 @@ def detect_keypoints(
     return finish(pixels, mask, lines, described, data, "keypoint matches")
 
 
-def describe(affine: np.ndarray, size: int, factor: float) -> dict:
-    """A cluster for the report, with its translation in original-image pixels."""
+def describe(
+    affine: np.ndarray, size: int, factor: float, from_points: np.ndarray, to_points: np.ndarray
+) -> dict:
+    """A cluster for the report. dx, dy: how far the copy's centre moved, in original-image
+    pixels (the model's own translation is about the image corner, meaningless once rotated)."""
     facts = model_facts(affine)
-    facts["dx"] /= factor
-    facts["dy"] /= factor
-    return {"size": int(size), **{k: round(v, 3) for k, v in facts.items()}}
+    move = (to_points.mean(axis=0) - from_points.mean(axis=0)) / factor
+    facts["dx"], facts["dy"] = float(move[0]), float(move[1])
+    linear = (affine[:, :2]).ravel().tolist()
+    return {"size": int(size), **{k: round(v, 3) for k, v in facts.items()}, "linear": linear}
 
 
 def finish(

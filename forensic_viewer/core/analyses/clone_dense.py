@@ -217,7 +217,7 @@ def detect_dense(
             affine = np.array(
                 [[1, 0, np.median(dx[ys, xs])], [0, 1, np.median(dy[ys, xs])]], np.float64
             )
-        clusters.append(describe(affine, area, factor))
+        clusters.append(describe(affine, area, factor, source, target))
         marks[ys + half, xs + half] = 1
         marks[
             np.clip(ty + half, 0, gray.shape[0] - 1), np.clip(tx + half, 0, gray.shape[1] - 1)
