@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--recursive", "-r", action="store_true", help="search folders and their subfolders"
     )
+    parser.add_argument(
+        "--maps",
+        metavar="DIR",
+        help="also write each image's tamper map to DIR as an 8-bit grayscale PNG at the "
+        "image's size (255 = P(tampered) 1); never overwrites, never beside the inputs",
+    )
     parser.set_defaults(func=cmd_predict)
     return parser
 
@@ -160,15 +166,38 @@ def _predict(args: argparse.Namespace) -> int:
                 "no model available: no default model is installed; pass --model NAME.safetensors "
                 "or train one with 'forensic-viewer train'"
             )
-        from .ml.batch import predict_paths
-        from .ml.predict import Predictor
+        from .ml.architectures import analyse_paths, is_localiser, make_predictor
+        from .ml.batch import PathPrediction, predict_paths
 
         # Ray actors load their own copy; the driver only checks the file when it is local.
-        predictor = None if args.ray else Predictor(model_path)
+        predictor = None if args.ray else make_predictor(model_path)
     except ModelFileError as error:
         return fail(f"cannot use the model: {error}")
     if args.out:
         return _predict_to_log(args, files, model_path, predictor)
+    maps: dict = {}
+    if args.maps:
+        from .cli_maps import plan_maps, write_map
+
+        maps, problem = plan_maps(args.maps, files)
+        if problem:
+            return fail(problem)
+
+    def outcomes():
+        """PathPrediction per file; the localiser and --maps go through analyse_paths."""
+        if not maps and not is_localiser(predictor):
+            yield from predict_paths(files, predictor)
+            return
+        for index, path, result, error in analyse_paths(files, predictor):
+            if error is None and path in maps:
+                try:
+                    write_map(maps[path], result[1])
+                except OSError as exc:
+                    error = f"{path.name}: map not written ({exc})"
+            if error is not None:
+                yield PathPrediction(index, len(files), path, error=error)
+            else:
+                yield PathPrediction(index, len(files), path, result[0])
 
     from tqdm import tqdm
 
@@ -186,7 +215,7 @@ def _predict(args: argparse.Namespace) -> int:
         writer.writeheader()
     failed = tampered = 0
     with progress:
-        for item in predict_paths(files, predictor):
+        for item in outcomes():
             row = _row(item)
             failed += item.error is not None
             tampered += row.get("label") == "tampered"

@@ -54,9 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Au_/Tp_/Sp_ names). Validation is split by source photo when known (MANIFEST.tsv "
         "group_id or CASIA names). Defaults are the classic Keras recipe.",
     )
-    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("dataset", metavar="DATASET", nargs="?")
     p.add_argument("--out", required=True, metavar="PATH", help="model to write (NAME.safetensors)")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=defaults.recipe)
+    p.add_argument("--recipe", choices=[*sorted(RECIPES), "localiser"], default=defaults.recipe)
     p.add_argument("--epochs", type=_number(int, 1, name="--epochs"), default=defaults.epochs)
     p.add_argument(
         "--batch-size", type=_number(int, 1, name="--batch-size"), default=defaults.batch_size
@@ -131,6 +131,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="network input size (default: the recipe's, 128); smaller trains faster",
     )
+    from .cli_localiser import add_localiser_arguments
+
+    add_localiser_arguments(p)
     p.set_defaults(func=cmd_train)
 
     e = subparsers.add_parser(
@@ -232,6 +235,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         # torchrun: rank 0 prints and writes; the others keep only their error messages.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
         os.environ["TQDM_DISABLE"] = "1"
+    if args.recipe == "localiser":
+        from .cli_localiser import cmd_train_localiser
+
+        return cmd_train_localiser(args)
+    if args.dataset is None:
+        return fail(f"the {args.recipe} recipe needs DATASET (a labelled folder)")
     out = weights_path_for(args.out)
     if out.exists() and not args.force and not args.resume:
         return fail(f"{out} exists (use --force to replace it)")

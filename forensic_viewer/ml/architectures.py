@@ -1,0 +1,97 @@
+"""Which network a model file holds, and the predictor that runs it.
+
+Two architectures: the classic ``ElaCnn`` (tiles or a resized image of ELA; ``ml.predict``) and
+the ``BlockLocaliser`` (a per-8x8-block map from JPEG DCT features; ``ml.localiser_predict``).
+The card names the architecture; everything that loads a model for prediction goes through
+``make_predictor`` so both stay selectable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .modelpaths import card_path_for, weights_path_for
+
+LOCALISER = "BlockLocaliser"
+
+
+def architecture_of(path: str | Path) -> str:
+    """The architecture named by a model's card ('ElaCnn' when unreadable: its loader then
+    reports the problem)."""
+    try:
+        card = json.loads(card_path_for(weights_path_for(path)).read_text(encoding="utf-8"))
+        return str(card.get("architecture", "ElaCnn"))
+    except (OSError, ValueError, AttributeError):
+        return "ElaCnn"
+
+
+def is_localiser(predictor_or_path) -> bool:
+    if isinstance(predictor_or_path, str | Path):
+        return architecture_of(predictor_or_path) == LOCALISER
+    return bool(getattr(predictor_or_path, "needs_file", False))
+
+
+def make_predictor(path: str | Path):
+    """A Predictor (ElaCnn) or LocaliserPredictor for a model file. Raises ModelFileError."""
+    path = Path(path)
+    if architecture_of(path) == LOCALISER:
+        from .localiser_predict import LocaliserPredictor
+
+        return LocaliserPredictor(path)
+    from .predict import Predictor
+
+    return Predictor(path)
+
+
+def analyse_path(predictor, path: str | Path, cancel=None):
+    """(Prediction, heatmap with .upsample()) for one file, whatever the architecture: the
+    localiser reads the JPEG's coefficients, the ELA network the decoded stored-grid pixels."""
+    if is_localiser(predictor):
+        return predictor.analyse_file(Path(path), cancel)
+    from ..core.images import load_image
+
+    return predictor.analyse(load_image(path).pixels, cancel)
+
+
+def analyse_paths(paths, predictor, cancel=None):
+    """Yields (index, path, (Prediction, heatmap) or None, error or None) in order; the next
+    file is read (features or pixels) on a loader thread while the network runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..core.errors import ForensicError
+
+    paths = [Path(p) for p in paths]
+    localiser = is_localiser(predictor)
+
+    def prepare(path: Path):
+        try:
+            if localiser:
+                from .local_features import read_block_features
+
+                return read_block_features(path), None
+            from ..core.images import load_image
+
+            return load_image(path).pixels, None
+        except ForensicError as error:
+            return None, str(error) if path.name in str(error) else f"{path.name}: {error}"
+        except Exception as error:  # one odd file must not end a batch
+            return None, f"{path.name}: could not be analysed ({type(error).__name__}: {error})"
+
+    with ThreadPoolExecutor(1, thread_name_prefix="maps-loader") as loader:
+        futures = [loader.submit(prepare, paths[0])] if paths else []
+        for index, path in enumerate(paths):
+            if cancel is not None and cancel():
+                return
+            if index + 1 < len(paths):
+                futures.append(loader.submit(prepare, paths[index + 1]))
+            data, error = futures[index].result()
+            futures[index] = None
+            if error is not None:
+                yield index, path, None, error
+                continue
+            if localiser:
+                result = predictor.analyse_features(data, cancel)
+            else:
+                result = predictor.analyse(data, cancel)
+            yield index, path, result, None

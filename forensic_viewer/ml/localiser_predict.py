@@ -1,0 +1,206 @@
+"""Verdicts and full-resolution maps from the block localiser, with the Predictor's interface.
+
+The localiser reads the JPEG's own DCT coefficients, so it needs the file (or its bytes), not
+decoded pixels: ``analyse_file`` is its entry point. ``analyse(rgb, ..., source=...)`` takes the
+same arguments as ``Predictor.analyse`` plus the file; without a JPEG source it raises
+``NotJpegError`` (the verdict is then 'inconclusive': there is no compression evidence to read).
+
+The map is one P(tampered) per 8x8 block of the stored pixel grid; ``BlockHeatmap.upsample()``
+gives it at the image's full size, like ``TileHeatmap``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.jpeg import estimate_quality  # noqa: F401 - kept for callers describing the domain
+from .local_features import BlockFeatures, NotJpegError, read_block_features
+from .localiser import (
+    ARCHITECTURE,
+    ARCHITECTURE_VERSION,
+    BlockLocaliser,
+    input_tensors,
+    pooled_logit,
+)
+from .localiser_config import INPUT_GROUPS
+from .localiser_train import channel_keep
+from .model import CLASS_NAMES, TAMPERED_INDEX
+from .modelfile import (
+    LoadedModel,
+    ModelCard,
+    ModelFileError,
+    _check_layout,
+    _read_card,
+    card_path_for,
+    weights_path_for,
+)
+from .predict import Cancel, Prediction, PredictionCancelled, configure_torch_threads
+
+
+@dataclass(frozen=True)
+class LocaliserRecipe:
+    """What the UI and CLI ask a model's recipe; the localiser has no ELA tiles."""
+
+    name: str = "localiser"
+    mode: str = "localiser"
+    size: int = 8
+    tile_stride: int = 8
+    inputs: tuple = INPUT_GROUPS
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class BlockHeatmap:
+    probs: np.ndarray
+    """P(tampered) per 8x8 block, float32, rows x cols."""
+    image_shape: tuple
+    """(height, width) of the image."""
+    tile: int = 8
+    stride: int = 8
+
+    @property
+    def origins(self) -> list:
+        rows, cols = self.probs.shape
+        return [(8 * r, 8 * c) for r in range(rows) for c in range(cols)]
+
+    def cells(self) -> tuple[np.ndarray, int]:
+        return self.probs, 8
+
+    def upsample(self) -> np.ndarray:
+        """H x W float32: each pixel takes its block's P(tampered)."""
+        height, width = self.image_shape
+        return np.repeat(np.repeat(self.probs, 8, axis=0), 8, axis=1)[:height, :width]
+
+
+def load_localiser(path: str | Path) -> LoadedModel:
+    """Load a BlockLocaliser model file (weights + card, SHA-256 checked)."""
+    from safetensors.torch import load as load_safetensors_bytes
+
+    weights_path = weights_path_for(path)
+    if not weights_path.is_file():
+        raise ModelFileError(weights_path, "the weights file does not exist")
+    data = weights_path.read_bytes()
+    _check_layout(weights_path, data)
+    card = _read_card(card_path_for(weights_path))
+    if card.architecture != ARCHITECTURE or card.architecture_version != ARCHITECTURE_VERSION:
+        raise ModelFileError(weights_path, f"not a {ARCHITECTURE} v{ARCHITECTURE_VERSION} model")
+    if card.weights_sha256 and hashlib.sha256(data).hexdigest() != card.weights_sha256.lower():
+        raise ModelFileError(weights_path, "the weights do not match the SHA-256 in the model card")
+    try:
+        tensors = load_safetensors_bytes(data)
+    except Exception as error:  # safetensors raises its own error type for malformed input
+        raise ModelFileError(weights_path, f"not a valid safetensors file ({error})") from None
+    model = BlockLocaliser()
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())[:300]
+        raise ModelFileError(
+            weights_path, f"the weights do not fit {ARCHITECTURE} ({detail})"
+        ) from None
+    if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()):
+        raise ModelFileError(weights_path, "a tensor contains NaN or infinity")
+    recipe = LocaliserRecipe(
+        inputs=tuple(card.recipe.get("inputs", INPUT_GROUPS)),
+        offset=float(card.recipe.get("offset", 0.0)),
+    )
+    return LoadedModel(model=model.eval(), card=card, path=weights_path, recipe=recipe)
+
+
+class LocaliserPredictor:
+    """A loaded localiser turning JPEG files into verdicts and block maps. Thread-safe."""
+
+    needs_file = True
+
+    def __init__(self, model: LoadedModel | str | Path) -> None:
+        self.loaded = model if isinstance(model, LoadedModel) else load_localiser(model)
+        configure_torch_threads(2)
+        self._keep = torch.from_numpy(channel_keep(self.loaded.recipe.inputs))[None, :, None, None]
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.loaded.card.name
+
+    @property
+    def card(self) -> ModelCard:
+        return self.loaded.card
+
+    @property
+    def recipe(self) -> LocaliserRecipe:
+        return self.loaded.recipe
+
+    @property
+    def threshold(self) -> float:
+        return self.loaded.card.threshold
+
+    @property
+    def temperature(self) -> float:
+        return self.loaded.card.temperature
+
+    def label_for(self, probability: float) -> str:
+        tampered = probability >= self.threshold
+        return CLASS_NAMES[TAMPERED_INDEX] if tampered else CLASS_NAMES[1 - TAMPERED_INDEX]
+
+    def make_prediction(self, probability: float, seconds: float) -> Prediction:
+        return Prediction(float(probability), self.label_for(probability), self.threshold,
+                          seconds * 1000.0, self.name)  # fmt: skip
+
+    def block_logits(self, features: BlockFeatures, cancel: Cancel = None) -> np.ndarray:
+        """float32 rows x cols raw block logits (one pass over the whole image)."""
+        if cancel is not None and cancel():
+            raise PredictionCancelled()
+        x, qtable = input_tensors(features)
+        with self._lock, torch.inference_mode():
+            logits = self.loaded.model(x * self._keep, qtable)
+        return logits[0, 0].float().numpy()
+
+    def calibrated(self, logits: np.ndarray | float) -> np.ndarray:
+        """P(tampered) from raw logits: sigmoid((z - offset) / temperature)."""
+        z = (np.asarray(logits, np.float64) - self.recipe.offset) / self.temperature
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def analyse_features(
+        self, features: BlockFeatures, cancel: Cancel = None, started: float | None = None
+    ) -> tuple[Prediction, BlockHeatmap]:
+        started = time.perf_counter() if started is None else started
+        logits = self.block_logits(features, cancel)
+        image_logit = float(pooled_logit(torch.from_numpy(logits)[None, None]))
+        probability = float(self.calibrated(image_logit))
+        heat = BlockHeatmap(
+            self.calibrated(logits).astype(np.float32), (features.height, features.width)
+        )
+        return self.make_prediction(probability, time.perf_counter() - started), heat
+
+    def analyse_file(
+        self, source: str | Path | bytes, cancel: Cancel = None
+    ) -> tuple[Prediction, BlockHeatmap]:
+        """Verdict and map of a JPEG file or JPEG bytes (NotJpegError for anything else)."""
+        started = time.perf_counter()
+        return self.analyse_features(read_block_features(source), cancel, started)
+
+    def analyse(
+        self,
+        rgb: np.ndarray | None = None,
+        cancel: Cancel = None,
+        max_tiles: int | None = None,
+        source: str | Path | bytes | None = None,
+    ) -> tuple[Prediction, BlockHeatmap]:
+        """``Predictor.analyse`` with the file: pixels alone carry no DCT coefficients."""
+        if source is None:
+            raise NotJpegError("the localiser needs the JPEG file, not decoded pixels")
+        prediction, heat = self.analyse_file(source, cancel)
+        if rgb is not None and tuple(rgb.shape[:2]) != heat.image_shape:
+            raise ValueError("the pixels and the file have different sizes")
+        return prediction, heat
+
+    def predict(self, rgb=None, cancel: Cancel = None, max_tiles=None, source=None) -> Prediction:
+        return self.analyse(rgb, cancel, max_tiles, source)[0]

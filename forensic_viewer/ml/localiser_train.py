@@ -1,0 +1,543 @@
+"""Training the block localiser: one generator shared by the CLI and the wizard.
+
+``train_localiser(config, cancel)`` yields ``train.Prepared``, :class:`FeatureProgress` while the
+feature caches are built, then per epoch ``train.BatchProgress`` per batch, ``ValidationProgress``
+and :class:`LocaliserEpochEnd` (an ``EpochEnd`` with the pixel metrics), and a last
+``train.Finished`` (also when cancelled). The best epoch (by validation image AUC plus median
+pixel AUC) is kept; a checkpoint with the optimizer state is written after every epoch.
+
+Batches are random crops of ``crop_blocks`` x ``crop_blocks`` blocks from the cached features
+(features are computed once on whole images, so their per-image normalisation matches
+prediction). Loss: BCE on the per-block mask fractions plus a soft dice, plus 0.5 x BCE of the
+pooled image logit. Forward under bf16 autocast on CPUs with native bf16, channels-last; the same
+code runs on CUDA.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import time
+from collections.abc import Generator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..core.atomic import atomic_open
+from ..core.paths import user_cache_dir
+from . import metrics as m
+from .data import AUTHENTIC, scan_dataset, split_dataset
+from .local_features import DCT_CLIP, DENSE_CHANNELS, RESIDUAL_QUALITIES
+from .localiser import ARCHITECTURE, ARCHITECTURE_VERSION, BlockLocaliser, pooled_logit
+from .localiser_config import INPUT_GROUPS, LocaliserConfig
+from .localiser_data import (
+    FeatureCache,
+    FeatureProgress,  # noqa: F401 - re-exported: one of the events
+    build_cache,
+    build_synthetic_cache,
+    labelled_items,
+)
+from .modelfile import ModelCard, save_model
+from .predict import Cancel
+from .scoring import ValidationProgress, autocast, resolve_device, use_bf16
+from .train import BatchProgress, EpochEnd, Finished, Prepared
+
+
+@dataclass(frozen=True)
+class LocaliserEpochEnd(EpochEnd):
+    val_pixel_auc: float = float("nan")
+    """Median over tampered validation images of the block-level ROC AUC against the mask."""
+    val_pixel_f1: float = float("nan")
+    """Median block-level F1 at P = 0.5 over tampered validation images."""
+
+
+def channel_keep(inputs: tuple[str, ...]) -> np.ndarray:
+    """float32 mask over the input channels: 1 for the groups kept, 0 for ablated ones."""
+    keep = np.zeros(64 + DENSE_CHANNELS, np.float32)
+    if "dct" in inputs:
+        keep[:64] = 1
+    residuals = len(RESIDUAL_QUALITIES)
+    if "residual" in inputs:
+        keep[64 : 64 + residuals] = 1
+    if "phase" in inputs:
+        keep[64 + residuals :] = 1
+    return keep
+
+
+def _stack_input(features_list, keep: np.ndarray) -> np.ndarray:
+    """N x rows x cols x C float32 from equally sized features (dct / 20, dense)."""
+    dct = np.stack([f.dct for f in features_list]).astype(np.float32) / DCT_CLIP
+    dense = np.stack([f.dense for f in features_list]).astype(np.float32)
+    return np.concatenate([dct, dense], axis=3) * keep
+
+
+def _to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    """N x H x W x C -> N x C x H x W channels-last, a view without a copy."""
+    return torch.from_numpy(x).to(device).permute(0, 3, 1, 2)
+
+
+def _qtables(cache: FeatureCache, rows, device) -> torch.Tensor:
+    tables = np.stack([cache.features[i].qtable for i in rows])
+    return torch.from_numpy(np.log2(tables) / 8.0).float().to(device)
+
+
+class _Crops:
+    """Random crop batches from a feature cache (zero padding, weight 0, past small images)."""
+
+    def __init__(self, cache: FeatureCache, size: int, keep: np.ndarray) -> None:
+        self.cache, self.size, self.keep = cache, size, keep
+
+    def batch(self, rows: np.ndarray, rng: np.random.Generator):
+        size = self.size
+        channels = len(self.keep)
+        x = np.zeros((len(rows), size, size, channels), np.float32)
+        target = np.zeros((len(rows), size, size), np.float32)
+        weight = np.zeros((len(rows), size, size), np.float32)
+        labels = np.zeros(len(rows), np.float32)
+        for n, i in enumerate(rows):
+            features = self.cache.features[i]
+            h, w = features.blocks
+            y0 = int(rng.integers(0, max(h - size, 0) + 1))
+            x0 = int(rng.integers(0, max(w - size, 0) + 1))
+            ch, cw = min(size, h), min(size, w)
+            part = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+            x[n, :ch, :cw, :64] = features.dct[part].astype(np.float32) / DCT_CLIP
+            x[n, :ch, :cw, 64:] = features.dense[part]
+            t = self.cache.targets[i][part].astype(np.float32) / 255.0
+            target[n, :ch, :cw] = t
+            weight[n, :ch, :cw] = 1.0
+            labels[n] = float(self.cache.labels[i] != AUTHENTIC and (t >= 0.5).sum() >= 2)
+        return x * self.keep, target, weight, labels
+
+
+def localiser_loss(logits, target, weight, labels):
+    """(total, pixel BCE, dice, image BCE) for N x 1 x S x S logits."""
+    logits = logits.float()[:, 0]
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum()
+    bce = bce / weight.sum().clamp_min(1.0)
+    prob = torch.sigmoid(logits) * weight
+    dice = 1.0 - (2 * (prob * target).sum() + 1.0) / (prob.sum() + target.sum() + 1.0)
+    # Padded blocks get a very low logit so they never win the top-k pooling.
+    pooled = pooled_logit((logits + (weight - 1.0) * 1e4)[:, None])
+    image = F.binary_cross_entropy_with_logits(pooled, labels)
+    return bce + dice + 0.5 * image, bce, dice, image
+
+
+@torch.no_grad()
+def predict_maps(model, cache: FeatureCache, keep, device, cancel: Cancel = None, epoch: int = 0):
+    """Per image: block logits (float32 rows x cols). Yields ValidationProgress; returns the
+    list, or None when cancelled."""
+    model.eval()
+    maps = []
+    started = time.perf_counter()
+    total = len(cache)
+    for n in range(total):
+        if cancel is not None and cancel():
+            return None
+        x = _to_device(_stack_input([cache.features[n]], keep), device)
+        logits = model(x, _qtables(cache, [n], device))
+        maps.append(logits[0, 0].float().cpu().numpy())
+        if (n + 1) % 16 == 0 or n + 1 == total:
+            rate = (n + 1) / max(time.perf_counter() - started, 1e-9)
+            yield ValidationProgress(epoch, n + 1, total, rate)
+    return maps
+
+
+def map_metrics(maps, cache: FeatureCache) -> dict:
+    """Image AUC of the pooled logits, and median block-level pixel AUC / F1 (tampered only)."""
+    labels = np.array(cache.labels)
+    pooled = np.array([float(pooled_logit(torch.from_numpy(mp)[None, None])) for mp in maps])
+    aucs, f1s = [], []
+    for mp, target, label in zip(maps, cache.targets, labels, strict=True):
+        positive = target >= 128
+        if label == AUTHENTIC or not positive.any() or positive.all():
+            continue
+        aucs.append(m.roc_auc(positive.ravel().astype(int), mp.ravel()))
+        predicted = mp >= 0.0
+        tp = float((predicted & positive).sum())
+        f1s.append(2 * tp / max(predicted.sum() + positive.sum(), 1))
+    return {
+        "image_auc": m.roc_auc(labels, pooled) if len(set(labels)) == 2 else float("nan"),
+        "pixel_auc_median": float(np.median(aucs)) if aucs else float("nan"),
+        "pixel_f1_median": float(np.median(f1s)) if f1s else float("nan"),
+        "pooled": pooled,
+    }
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def calibrate(pooled: np.ndarray, labels: np.ndarray, max_false_alarm: float) -> dict:
+    """Platt scaling P = sigmoid((z - offset) / T) fitted by Newton steps on validation, and a
+    threshold flagging at most ``max_false_alarm`` of authentic validation images (>= 0.5)."""
+    a, b = 1.0, 0.0  # P = sigmoid(a z + b)
+    z, y = pooled.astype(np.float64), labels.astype(np.float64)
+    for _ in range(50):
+        p = _sigmoid(a * z + b)
+        g = np.array([((p - y) * z).sum(), (p - y).sum()])
+        w = p * (1 - p) + 1e-9
+        h = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]]) + 1e-6
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-8:
+            break
+    a = max(a, 1e-3)  # a non-increasing fit would invert the score: keep it monotone
+    probs = _sigmoid(a * z + b)
+    authentic = np.sort(probs[y == 0])
+    threshold = 0.5
+    if authentic.size:
+        allowed = int(math.floor(max_false_alarm * authentic.size))
+        above = authentic[-(allowed + 1)] if allowed < authentic.size else 0.0
+        threshold = float(min(max(0.5, np.nextafter(above, 1.0)), 1.0))
+    return {"temperature": 1.0 / a, "offset": -b / a, "threshold": threshold, "probs": probs}
+
+
+def _cache_key(config: LocaliserConfig, part: str) -> str:
+    """Only the settings that shape this part's items (a labelled cache survives a change of
+    the generated pairs' settings and the other way round)."""
+    fields: dict = {
+        "v": 1,
+        "part": part,
+        "seed": config.seed,
+        "dry": config.dry_run,
+        "residuals": RESIDUAL_QUALITIES,
+        "val_fraction": config.val_fraction,
+    }
+    if part.startswith("labelled"):
+        fields.update(dataset=config.dataset, resave=config.val_resave_quality)
+    else:
+        fields.update(
+            synthetic=config.synthetic,
+            exclude=sorted(config.exclude_makes),
+            val_by=config.val_by,
+            per_photo=config.per_photo,
+            max_side=config.max_side,
+        )
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _cached(config, part, build):
+    """Reuse a saved feature cache for the same settings; build and save it otherwise."""
+    folder = Path(config.cache_dir) if config.cache_dir else user_cache_dir() / "localiser"
+    path = folder / f"{part}-{_cache_key(config, part)}.npz"
+    if path.is_file():
+        return FeatureCache.load(path)
+    cache = yield from build()
+    if cache is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path) as handle:
+            cache.save(handle)
+    return cache
+
+
+def split_photos(photos, config: LocaliserConfig):
+    """(train, val) photos, split by make or by photo with a seeded shuffle; excluded makes
+    are dropped first."""
+    excluded = {make.lower() for make in config.exclude_makes}
+    kept = [p for p in photos if p.make.lower() not in excluded]
+    key = (lambda p: p.make.lower()) if config.val_by == "make" else (lambda p: str(p.path))
+    names = sorted({key(p) for p in kept})
+    np.random.default_rng(config.seed).shuffle(names)
+    count = max(1, round(config.val_fraction * len(names))) if len(names) > 1 else 0
+    val_names = set(names[:count])
+    return [p for p in kept if key(p) not in val_names], [p for p in kept if key(p) in val_names]
+
+
+def _sources(config: LocaliserConfig, cancel: Cancel):
+    """Yields progress; returns (train cache, val cache, summary) or None when cancelled."""
+    train, val = FeatureCache(), FeatureCache()
+    summary: dict = {}
+    workers = max(1, config.workers)
+    if config.dataset:
+        dataset = scan_dataset(config.dataset)
+        split = split_dataset(dataset, config.val_fraction, config.seed)
+        tr, va = split.train, split.val
+        if config.dry_run:
+            tr = [s for s in tr if s.label == AUTHENTIC][:4] + [s for s in tr if s.label][:4]
+            va = [s for s in va if s.label == AUTHENTIC][:2] + [s for s in va if s.label][:2]
+        summary["labelled"] = {"root": str(dataset.root), "split": split.method,
+                               "train": len(tr), "val": len(va)}  # fmt: skip
+
+        def labelled_train():
+            items = labelled_items(tr, seed=config.seed)
+            return (yield from build_cache(items, "labelled (train)", 2 * len(tr), workers, cancel))
+
+        def labelled_val():
+            items = labelled_items(va, resave_quality=config.val_resave_quality)
+            return (
+                yield from build_cache(items, "labelled (validation)", len(va), workers, cancel)
+            )
+
+        for part, build, target in (("labelled-train", labelled_train, train),
+                                    ("labelled-val", labelled_val, val)):  # fmt: skip
+            cache = yield from _cached(config, part, build)
+            if cache is None:
+                return None
+            target.extend(cache)
+    if config.synthetic:
+        from .synthetic import find_photos
+
+        photos = find_photos(config.synthetic)
+        photo_train, photo_val = split_photos(photos, config)
+        if config.dry_run:
+            photo_train, photo_val = photo_train[:2], photo_val[:1]
+        summary["synthetic"] = {
+            "root": str(config.synthetic), "val_by": config.val_by,
+            "excluded_makes": sorted(config.exclude_makes),
+            "train_photos": len(photo_train), "val_photos": len(photo_val),
+            "train_makes": sorted({p.make for p in photo_train}),
+            "val_makes": sorted({p.make for p in photo_val}),
+        }  # fmt: skip
+        per_photo = 1 if config.dry_run else config.per_photo
+        max_side = min(config.max_side, 256) if config.dry_run else config.max_side
+        for part, chosen, seed in (("synthetic-train", photo_train, config.seed),
+                                   ("synthetic-val", photo_val, config.seed + 1)):  # fmt: skip
+
+            def build(chosen=chosen, seed=seed):
+                return (yield from build_synthetic_cache(
+                    chosen, seed, per_photo, max_side, config.val_by, workers, cancel))  # fmt: skip
+
+            cache = yield from _cached(config, part, build)
+            if cache is None:
+                return None
+            (train if part.endswith("train") else val).extend(cache)
+    return train, val, summary
+
+
+def _counts(cache: FeatureCache) -> dict:
+    return {
+        "authentic": sum(label == AUTHENTIC for label in cache.labels),
+        "tampered": sum(label != AUTHENTIC for label in cache.labels),
+        "groups": len(set(cache.groups)),
+    }
+
+
+def train_localiser(
+    config: LocaliserConfig,
+    cancel: Cancel = None,
+    caches: tuple[FeatureCache, FeatureCache] | None = None,
+) -> Generator:
+    """Train the block localiser; see the module docstring for the events. ``caches``:
+    ready (train, validation) features instead of the config's sources (tests, ablations)."""
+    if caches is None and not config.dataset and not config.synthetic:
+        raise ValueError("the localiser needs a labelled folder, a folder of photos, or both")
+    unknown = set(config.inputs) - set(INPUT_GROUPS)
+    if unknown or not config.inputs:
+        raise ValueError(f"inputs must be some of {', '.join(INPUT_GROUPS)}")
+    device = resolve_device(config.device)
+    bf16 = use_bf16(config.bf16, device)
+    precision = "bf16 autocast" if bf16 else "float32"
+    result = (*caches, {"caches": "given"}) if caches else (yield from _sources(config, cancel))
+    if result is None:
+        yield Finished(0, {}, None, None, cancelled=True)
+        return
+    train_cache, val_cache, summary = result
+    if len(train_cache) == 0 or len(val_cache) == 0 or len(set(train_cache.labels)) < 2:
+        raise ValueError("training needs both classes in training and a validation set")
+    yield Prepared(_counts(train_cache), _counts(val_cache),
+                   json.dumps(summary, sort_keys=True), (), str(device), precision)  # fmt: skip
+    keep = channel_keep(tuple(config.inputs))
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, config.threads))
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = BlockLocaliser().to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    epochs = 1 if config.dry_run else config.epochs
+    batches = -(-len(train_cache) // config.batch_size)
+    if config.dry_run:
+        batches = min(batches, 2)
+    total_steps = max(epochs * batches, 1)
+    clock = {"start": time.perf_counter()}
+
+    def progress(step: int) -> float:
+        """Share of the run done: by steps, or by time when a budget is set (whichever is
+        further), so a time-limited run still ends with a low learning rate."""
+        done = step / total_steps
+        if config.time_budget_min:
+            done = max(done, (time.perf_counter() - clock["start"]) / (60 * config.time_budget_min))
+        return min(done, 1.0)
+
+    def lr_factor(step: int) -> float:
+        done = progress(step)
+        if done < 0.05:  # warm-up
+            return 0.1 + 0.9 * done / 0.05
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (done - 0.05) / 0.95))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    crops = _Crops(train_cache, config.crop_blocks, keep)
+    checkpoint_dir = (
+        None if config.dry_run or not config.checkpoint_dir else Path(config.checkpoint_dir)
+    )
+    history, best = [], {"value": -math.inf, "epoch": 0, "state": None, "maps": None}
+    started = time.perf_counter()
+    cancelled = False
+    clock["start"] = time.perf_counter()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        epoch_started = time.perf_counter()
+        order = rng.permutation(len(train_cache))
+        model.train()
+        loss_sum = correct = seen = 0.0
+        for batch in range(batches):
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            rows = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            x, target, weight, labels = crops.batch(rows, rng)
+            xt = _to_device(x, device)
+            tt, wt = (torch.from_numpy(a).to(device) for a in (target, weight))
+            lt = torch.from_numpy(labels).to(device)
+            with autocast(device, bf16):
+                logits = model(xt, _qtables(train_cache, rows, device))
+            loss, *_ = localiser_loss(logits, tt, wt, lt)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            with torch.no_grad():
+                pooled = pooled_logit(logits.float() + (wt[:, None] - 1.0) * 1e4)
+                correct += float(((pooled >= 0).float() == lt).sum())
+            loss_sum += loss.item() * len(rows)
+            seen += len(rows)
+            rate = seen / max(time.perf_counter() - epoch_started, 1e-9)
+            yield BatchProgress(epoch, batch + 1, batches, loss.item(), rate)
+            if progress(step) >= 1.0:
+                break  # the time budget is spent: validate this epoch and stop
+        if cancelled:
+            break
+        maps = yield from predict_maps(model, val_cache, keep, device, cancel, epoch)
+        if maps is None:
+            cancelled = True
+            break
+        scores = map_metrics(maps, val_cache)
+        labels_val = np.array(val_cache.labels)
+        probs = _sigmoid(scores["pooled"])
+        record = LocaliserEpochEnd(
+            epoch, loss_sum / max(seen, 1), correct / max(seen, 1),
+            m.binary_nll(labels_val, probs), m.accuracy(labels_val, m.predict_labels(probs)),
+            time.perf_counter() - epoch_started, scheduler.get_last_lr()[0],
+            scores["image_auc"], scores["pixel_auc_median"], scores["pixel_f1_median"],
+        )  # fmt: skip
+        history.append(asdict(record))
+        value = np.nan_to_num(scores["image_auc"]) + np.nan_to_num(scores["pixel_auc_median"])
+        if value > best["value"]:
+            best = {"value": value, "epoch": epoch, "state": copy.deepcopy(model.state_dict()),
+                    "maps": maps}  # fmt: skip
+        yield record
+        if checkpoint_dir is not None:
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_open(checkpoint_dir / "last.pt") as handle:
+                torch.save({"epoch": epoch, "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "history": history,
+                            "config": asdict(config)}, handle)  # fmt: skip
+        if progress(step) >= 1.0:
+            break
+    if best["state"] is None:
+        yield Finished(0, {}, None, None, cancelled=cancelled, history=history)
+        return
+    model.load_state_dict(best["state"])
+    model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+    scores = map_metrics(best["maps"], val_cache)
+    labels_val = np.array(val_cache.labels)
+    calibration = calibrate(scores["pooled"], labels_val, config.max_false_alarm)
+    report = _report(scores, calibration, labels_val, val_cache, best["epoch"], history, started)
+    card = _card(config, summary, report, history, str(device), precision, cancelled, train_cache,
+                 val_cache, calibration)  # fmt: skip
+    saved = None
+    if config.out and not cancelled:
+        saved = save_model(config.out, model, card, half=config.half_weights)
+    yield Finished(best["epoch"], report, model, card, cancelled, saved, history)
+
+
+def _report(scores, calibration, labels, cache, best_epoch, history, started) -> dict:
+    probs = calibration["probs"]
+    report = m.classification_report(labels, probs, calibration["threshold"])
+    kinds = {}
+    for kind in sorted(set(cache.kinds)):
+        rows = [i for i, k in enumerate(cache.kinds) if k == kind]
+        flagged = float(np.mean(probs[rows] >= calibration["threshold"]))
+        kinds[kind] = {"count": len(rows), "flagged": flagged}
+    return m.json_safe({
+        "validation": report,
+        "pixel_auc_median": scores["pixel_auc_median"],
+        "pixel_f1_median": scores["pixel_f1_median"],
+        "flagged_by_kind": kinds,
+        "temperature": calibration["temperature"],
+        "offset": calibration["offset"],
+        "threshold": calibration["threshold"],
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "seconds": round(time.perf_counter() - started, 1),
+        "note": "threshold, temperature and offset are fitted on this validation set "
+        "(training side only), so its numbers are optimistic; see bench/detection.py for "
+        "held-out makes.",
+    })  # fmt: skip
+
+
+def reproduce_command(config: LocaliserConfig) -> str:
+    import shlex
+
+    parts = ["forensic-viewer", "train"]
+    if config.dataset:
+        parts.append(str(config.dataset))
+    parts += ["--recipe", "localiser", "--out", str(config.out or "localiser.safetensors")]
+    if config.synthetic:
+        parts += ["--synthetic", str(config.synthetic)]
+    for make in config.exclude_makes:
+        parts += ["--exclude-make", make]
+    parts += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+              "--lr", str(config.lr), "--seed", str(config.seed),
+              "--per-photo", str(config.per_photo), "--max-side", str(config.max_side),
+              "--val-by", config.val_by, "--inputs", ",".join(config.inputs)]  # fmt: skip
+    if config.time_budget_min is not None:
+        parts += ["--time-budget", str(config.time_budget_min)]
+    return shlex.join(parts)
+
+
+def _card(config, summary, report, history, device, precision, cancelled, train_cache, val_cache,
+          calibration) -> ModelCard:  # fmt: skip
+    name = Path(config.out).name.removesuffix(".safetensors") if config.out else "localiser"
+    settings = asdict(config)
+    recipe = {
+        "name": "localiser",
+        "inputs": list(config.inputs),
+        "residual_qualities": list(RESIDUAL_QUALITIES),
+        "dct_clip": DCT_CLIP,
+        "offset": float(calibration["offset"]),
+        "formats": ["jpeg"],
+    }
+    training = {
+        "sources": summary,
+        "train": _counts(train_cache),
+        "val": _counts(val_cache),
+        "config": settings,
+        "device": device,
+        "precision": precision,
+        "torch": torch.__version__,
+        "history": history,
+        "cancelled": cancelled,
+    }
+    return ModelCard(
+        name=name,
+        architecture=ARCHITECTURE,
+        architecture_version=ARCHITECTURE_VERSION,
+        recipe=recipe,
+        threshold=float(calibration["threshold"]),
+        temperature=float(calibration["temperature"]),
+        training=m.json_safe(training),
+        metrics=report,
+        reproduce=reproduce_command(config),
+        notes=("dry run: not a usable model. " if config.dry_run else "")
+        + ("cancelled: best epoch so far. " if cancelled else ""),
+    )
