@@ -26,6 +26,15 @@ from forensic_viewer.ml.modelfile import ModelCard, save_model
 from forensic_viewer.ml.train import Finished
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Two OpenMP threads on a busy 2-core machine spin at barriers (tens of times slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _jpeg_with_coefficients(tmp_path, y: np.ndarray, qtable: np.ndarray) -> bytes:
     """A grayscale JPEG whose luma coefficients are exactly ``y`` (rows x cols x 8 x 8)."""
     rows, cols = y.shape[:2]

@@ -84,7 +84,10 @@ def block_grid(height: int, width: int) -> tuple[int, int]:
 def residual_energy(dequantized: np.ndarray, quality: int) -> np.ndarray:
     """Per block: sum of squared re-quantisation residuals at IJG ``quality`` (N... x 8 x 8)."""
     table = _IJG[quality]
-    residual = dequantized - np.round(dequantized / table) * table
+    residual = dequantized / table
+    np.round(residual, out=residual)
+    residual *= table
+    np.subtract(dequantized, residual, out=residual)
     return np.einsum("...ij,...ij->...", residual, residual)
 
 
@@ -94,12 +97,19 @@ def _robust_center(values: np.ndarray) -> float:
     return float(np.median(flat[::step]))
 
 
+_IDCT_64 = np.kron(DCT_MATRIX, DCT_MATRIX).astype(np.float32)
+"""64 x 64: a block's coefficients (row-major u, v) times this give its pixels (row-major)."""
+
+
 def luma_from_coefficients(coefficients: np.ndarray, qtable: np.ndarray) -> np.ndarray:
     """Luma pixels (float32, rows*8 x cols*8, level-shifted back to 0-255, unclipped)."""
-    dequantized = coefficients.astype(np.float32) * qtable.reshape(8, 8)
-    blocks = DCT_MATRIX.T @ dequantized @ DCT_MATRIX
     rows, cols = coefficients.shape[:2]
-    return blocks.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8) + 128.0
+    dequantized = coefficients.reshape(-1, 64).astype(np.float32)
+    dequantized *= np.asarray(qtable, np.float32).reshape(64)
+    # One GEMM for every block's inverse DCT (M.T @ D @ M == kron(M, M).T applied to vec(D)).
+    pixels = dequantized @ _IDCT_64
+    pixels += 128.0
+    return pixels.reshape(rows, cols, 8, 8).transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
 
 
 def phase_features(luma: np.ndarray) -> np.ndarray:
@@ -107,9 +117,11 @@ def phase_features(luma: np.ndarray) -> np.ndarray:
     height, width = luma.shape
     rows, cols = height // 8, width // 8
     dx = np.zeros_like(luma)
-    dx[:, :-1] = np.abs(luma[:, 1:] - luma[:, :-1])
+    np.subtract(luma[:, 1:], luma[:, :-1], out=dx[:, :-1])
+    np.abs(dx, out=dx)
     dy = np.zeros_like(luma)
-    dy[:-1, :] = np.abs(luma[1:, :] - luma[:-1, :])
+    np.subtract(luma[1:, :], luma[:-1, :], out=dy[:-1, :])
+    np.abs(dy, out=dy)
     # Column phase j: the step between columns 8b+j and 8b+j+1 (j = 7 is the block edge).
     col = dx.reshape(rows, 8, cols, 8).mean(axis=1)
     row = dy.reshape(rows, 8, cols, 8).mean(axis=3).transpose(0, 2, 1)

@@ -68,7 +68,7 @@ class BlockLocaliser(nn.Module):
         rows, cols = x.shape[-2:]
         pad_r, pad_c = (-rows) % _STRIDE, (-cols) % _STRIDE
         if pad_r or pad_c:
-            x = F.pad(x, (0, pad_c, 0, pad_r), mode="replicate")
+            x = F.pad(x, (0, pad_c, 0, pad_r))  # zeros, as training pads small crops
         bias = self.qtable_bias(qtable).to(x.dtype)[:, :, None, None]
         s1 = self.enc1(self.stem_norm(self.stem(x) + bias))
         s2 = self.enc2(self.down2(s1))
@@ -86,10 +86,13 @@ def count_parameters(model: nn.Module) -> int:
 
 def input_tensors(features: BlockFeatures) -> tuple[torch.Tensor, torch.Tensor]:
     """(1 x IN_CHANNELS x rows x cols float32, 1 x 64 table input) for one image."""
-    dct = torch.from_numpy(features.dct).float().div_(DCT_CLIP)
-    dense = torch.from_numpy(features.dense).float()
-    x = torch.cat([dct, dense], dim=2).permute(2, 0, 1)[None]
-    return x.contiguous(memory_format=torch.channels_last), qtable_input(features.qtable)[None]
+    rows, cols = features.blocks
+    array = np.empty((1, rows, cols, IN_CHANNELS), np.float32)
+    np.multiply(features.dct, np.float32(1.0 / DCT_CLIP), out=array[0, :, :, :64])
+    array[0, :, :, 64:] = features.dense
+    # N x H x W x C memory viewed as N x C x H x W: channels-last without a copy.
+    x = torch.from_numpy(array).permute(0, 3, 1, 2)
+    return x, qtable_input(features.qtable)[None]
 
 
 def qtable_input(qtable: np.ndarray) -> torch.Tensor:

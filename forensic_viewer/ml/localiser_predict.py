@@ -122,7 +122,7 @@ class LocaliserPredictor:
 
     def __init__(self, model: LoadedModel | str | Path) -> None:
         self.loaded = model if isinstance(model, LoadedModel) else load_localiser(model)
-        configure_torch_threads(2)
+        configure_torch_threads()
         self._keep = torch.from_numpy(channel_keep(self.loaded.recipe.inputs))[None, :, None, None]
         self._lock = threading.Lock()
 
@@ -204,3 +204,25 @@ class LocaliserPredictor:
 
     def predict(self, rgb=None, cancel: Cancel = None, max_tiles=None, source=None) -> Prediction:
         return self.analyse(rgb, cancel, max_tiles, source)[0]
+
+
+class LocaliserScorer:
+    """The benchmark's scorer protocol (``ml.scorers``) for a localiser model file: JPEG bytes in,
+    P(tampered) and the full-resolution map out; not a JPEG: inconclusive."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.predictor = LocaliserPredictor(path)
+        self.name = self.predictor.name
+        self.threshold = float(self.predictor.threshold)
+        self.map_threshold = self.threshold
+
+    def score(self, jpeg: bytes, want_map: bool = True):
+        from .scorers import INCONCLUSIVE, ScoreResult, state_for
+
+        try:
+            prediction, heat = self.predictor.analyse_file(jpeg)
+        except NotJpegError as error:
+            return ScoreResult(None, None, INCONCLUSIVE, str(error))
+        block_map = heat.upsample() if want_map else None
+        p = prediction.p_tampered
+        return ScoreResult(p, block_map, state_for(p, self.threshold))

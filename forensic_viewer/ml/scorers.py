@@ -118,7 +118,16 @@ class ElaCnnScorer:
         return ScoreResult(p, tile_map, state_for(p, self.threshold))
 
 
-ARCHITECTURES: dict[str, Callable[[Path], Scorer]] = {"ElaCnn": ElaCnnScorer}
+def _localiser_scorer(path: Path) -> Scorer:
+    from .localiser_predict import LocaliserScorer
+
+    return LocaliserScorer(path)
+
+
+ARCHITECTURES: dict[str, Callable[[Path], Scorer]] = {
+    "ElaCnn": ElaCnnScorer,
+    "BlockLocaliser": _localiser_scorer,
+}
 
 
 def register_architecture(name: str, factory: Callable[[Path], Scorer]) -> None:

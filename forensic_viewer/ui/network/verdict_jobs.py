@@ -67,10 +67,11 @@ class HeatOverlay:
 
 
 def load_predictor(path: str | Path):
-    """A Predictor for a model file (imports torch on first use). Raises ModelFileError."""
-    from forensic_viewer.ml.predict import Predictor
+    """A Predictor (ElaCnn) or LocaliserPredictor for a model file (imports torch on first use).
+    Raises ModelFileError."""
+    from forensic_viewer.ml.architectures import make_predictor
 
-    return Predictor(Path(path))
+    return make_predictor(Path(path))
 
 
 def is_cancellation(error: BaseException) -> bool:
@@ -97,6 +98,8 @@ def compute_verdict(
     a verdict is never given for other bytes than the ones the window shows.
     """
     started = time.perf_counter()
+    if getattr(predictor, "needs_file", False):
+        return _localiser_verdict(predictor, doc_id, path, cancel, expected_sha256, started)
     if pixels is None:
         loaded = load_image(path)
         if expected_sha256 and loaded.facts.sha256 != expected_sha256:
@@ -129,6 +132,33 @@ def compute_verdict(
         tiles=tiles,
         tile_stride=tile_stride,
         exact=exact,
+        heatmap=heat,
+    )
+
+
+def _localiser_verdict(predictor, doc_id, path, cancel, expected_sha256, started):
+    """The block localiser reads the JPEG file's own coefficients (not decoded pixels): the
+    bytes are checked against the SHA-256 of the file the window shows, then analysed; its map
+    has one value per 8x8 block (NotJpegError for other formats)."""
+    import hashlib
+
+    data = Path(path).read_bytes()
+    if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise ValueError(f"{Path(path).name}: the file changed on disk since it was opened")
+    prediction, heat = predictor.analyse_file(data, cancel)
+    return VerdictOutcome(
+        doc_id=doc_id,
+        model_path=Path(predictor.loaded.path),
+        model_name=predictor.name,
+        weights_sha256=predictor.loaded.card.weights_sha256,
+        p_tampered=float(prediction.p_tampered),
+        label=prediction.label,
+        threshold=float(predictor.threshold),
+        seconds=time.perf_counter() - started,
+        recipe_mode="localiser",
+        tiles=int(heat.probs.size),
+        tile_stride=heat.stride,
+        exact=True,
         heatmap=heat,
     )
 

@@ -17,6 +17,7 @@ from .._pyqtgraph import pg
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#e4572e"
+PIXEL_COLOUR = "#2ca02c"
 BATCH_COLOUR = "#9fb7cc"
 AXIS_COLOUR = "#404040"
 
@@ -61,6 +62,8 @@ class TrainingPlots(QWidget):
         self.val_loss_curve = self._epoch_curve(self.loss_plot, VAL_COLOUR, "validation")
         self.train_acc_curve = self._epoch_curve(self.accuracy_plot, TRAIN_COLOUR, "train")
         self.val_acc_curve = self._epoch_curve(self.accuracy_plot, VAL_COLOUR, "validation")
+        # The localiser's pixel metric: median per-image pixel ROC AUC on validation masks.
+        self.pixel_auc_curve = self._epoch_curve(self.accuracy_plot, PIXEL_COLOUR, "pixel AUC")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss_plot)
@@ -86,6 +89,8 @@ class TrainingPlots(QWidget):
         self.val_loss: list[float] = []
         self.train_acc: list[float] = []
         self.val_acc: list[float] = []
+        self.pixel_epochs: list[int] = []
+        self.pixel_auc: list[float] = []
         for curve in self.curves():
             curve.setData([], [])
         self.loss_plot.enableAutoRange()
@@ -97,7 +102,15 @@ class TrainingPlots(QWidget):
             self.val_loss_curve,
             self.train_acc_curve,
             self.val_acc_curve,
+            self.pixel_auc_curve,
         ]
+
+    def add_pixel_metric(self, epoch: int, pixel_auc: float) -> None:
+        """The localiser's validation pixel AUC (median over tampered images) for an epoch."""
+        if pixel_auc == pixel_auc:  # NaN (no tampered validation image) is not drawn
+            self.pixel_epochs.append(int(epoch))
+            self.pixel_auc.append(float(pixel_auc))
+            self.pixel_auc_curve.setData(self.pixel_epochs, self.pixel_auc)
 
     def add_batch(self, epoch: int, batch: int, batches: int, loss: float) -> None:
         self.batch_x.append(epoch - 1 + batch / max(batches, 1))

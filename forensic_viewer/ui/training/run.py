@@ -45,10 +45,39 @@ def run_training(settings: dict, dataset, cancel):
 
     from ...ml.train import TrainConfig, train
 
+    if settings.get("recipe") == "localiser":
+        yield from _run_localiser(settings, dataset, cancel)
+        return
     previous = torch.get_num_threads()
     torch.set_num_threads(max(previous, os.cpu_count() or 1))
     try:
         yield from train(TrainConfig(**settings), dataset, cancel)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_localiser(settings: dict, dataset, cancel):
+    """The localiser recipe: the labelled folder (with masks) plus generated pairs from the
+    optional folder of untouched photos. It sets its own torch threads and restores them."""
+    import torch
+
+    from ...ml.localiser_config import LocaliserConfig
+    from ...ml.localiser_train import train_localiser
+
+    config = LocaliserConfig(
+        dataset=str(dataset.root),
+        synthetic=settings.get("synthetic"),
+        val_by="photo",
+        val_fraction=settings["val_fraction"],
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        seed=settings["seed"],
+        bf16=settings["bf16"],
+    )
+    previous = torch.get_num_threads()
+    try:
+        yield from train_localiser(config, cancel)
     finally:
         torch.set_num_threads(previous)
 
@@ -221,6 +250,20 @@ class TrainPage(QWizardPage):
             f"validation loss {event.val_loss:.4f}, accuracy {event.val_acc:.3f}, "
             f"AUC {event.val_auc:.3f} ({event.seconds:.1f} s)"
         )
+
+    def _on_LocaliserEpochEnd(self, event) -> None:  # noqa: N802
+        self._on_EpochEnd(event)
+        self.plots.add_pixel_metric(event.epoch, event.val_pixel_auc)
+        self._log(
+            f"  pixel AUC {event.val_pixel_auc:.3f}, pixel F1 {event.val_pixel_f1:.3f} "
+            "(median over tampered validation images)"
+        )
+
+    def _on_FeatureProgress(self, event) -> None:  # noqa: N802
+        self.progress.setFormat("Features %v / %m")
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.status.setText(f"Block features ({event.source}): {event.done} of {event.total}")
 
     def _on_EarlyStop(self, event) -> None:  # noqa: N802
         self._log(

@@ -41,6 +41,9 @@ RECIPE_TEXT = {
     "tile scores are aggregated per image (and give a heatmap). Slower, keeps block artefacts.",
     "ghost": "Native-resolution tiles whose three channels are ELA at qualities 70, 80 and 90 "
     "with a fixed gain (the 'JPEG ghost' idea). The shipped default model's recipe.",
+    "localiser": "A map of every 8 x 8 block from the JPEG's own DCT coefficients, trained on "
+    "the folder's masks and on pairs generated from a folder of untouched photos (below). "
+    "JPEG only; its plots add the pixel AUC.",
 }
 MONITOR_TEXT = {
     "val_acc": "validation accuracy",
@@ -99,6 +102,12 @@ class SettingsPage(QWizardPage):
         self.bf16.setToolTip("Mixed precision for training steps; validation is always float32")
         self.balance = QCheckBox("Weight the loss by class frequency")
         self.balance.setToolTip("Helps when one class has far more images than the other")
+        self.photos = QLineEdit()
+        self.photos.setPlaceholderText("optional: folder of untouched camera photos")
+        self.photos.setToolTip(
+            "Localiser recipe: tampered/authentic pairs are generated from these photos (split "
+            "into training and validation by photo) and mixed with the labelled folder"
+        )
         reset = QPushButton("Classic defaults")
         reset.setToolTip("Put every field back to the classic recipe")
         reset.clicked.connect(self.restore_defaults)
@@ -128,6 +137,7 @@ class SettingsPage(QWizardPage):
             ("Random seed", self.seed, "The same seed and data give the same model on a CPU."),
             ("bfloat16", self.bf16, "Faster on CPUs with native bfloat16 (AVX-512 BF16, AMX)."),
             ("Class balance", self.balance, "Helps when one class has far more images."),
+            ("Untouched photos", self.photos, "Localiser: a source of generated pairs."),
         ]
         for row, (title, widget, hint) in enumerate(rows, start=1):
             form.addWidget(QLabel(title), row, 0)
@@ -154,6 +164,7 @@ class SettingsPage(QWizardPage):
 
     def _recipe_changed(self) -> None:
         self.recipe_hint.setText(RECIPE_TEXT[self.recipe.currentData()])
+        self.photos.setEnabled(self.recipe.currentData() == "localiser")
 
     def restore_defaults(self) -> None:
         self.apply(CLASSIC_DEFAULTS)
@@ -205,4 +216,9 @@ class SettingsPage(QWizardPage):
             "seed": self.seed.value(),
             "bf16": self.bf16.currentData(),
             "balance_classes": self.balance.isChecked(),
+            **(
+                {"synthetic": self.photos.text().strip() or None}
+                if self.recipe.currentData() == "localiser"
+                else {}
+            ),
         }
