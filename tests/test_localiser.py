@@ -225,3 +225,31 @@ def test_predict_maps_writes_a_png_at_the_image_size(tmp_path, tiny_model, capsy
     assert "refusing to overwrite" in capsys.readouterr().err
     assert main(["predict", str(images / "odd.jpg"), "--model", str(tiny_model),
                  "--maps", str(images)]) == 2  # fmt: skip
+
+
+def test_phase_features_from_coefficients_match_the_pixel_route():
+    rng = np.random.default_rng(3)
+    dequantized = (rng.integers(-30, 31, (5, 7, 8, 8)) * 3).astype(np.float32)
+    fast = lf.phase_features_from_dequantized(dequantized)
+    reference = lf.phase_features_blocks(lf.block_pixels(dequantized))
+    np.testing.assert_allclose(fast, reference, atol=2e-5)
+
+
+@pytest.mark.parametrize("rows", [193, 301])
+def test_strips_give_the_whole_image_pass_exactly(tiny_model, rows):
+    from forensic_viewer.ml.localiser import input_tensors
+    from forensic_viewer.ml.localiser_predict import strip_bounds
+
+    assert len(strip_bounds(rows, 3)) >= 2
+    rng = np.random.default_rng(rows)
+    features = lf.BlockFeatures(
+        rng.integers(-20, 21, (rows, 9, 64)).astype(np.int8),
+        rng.normal(0, 1, (rows, 9, lf.DENSE_CHANNELS)).astype(np.float16),
+        np.full(64, 3.0, np.float32),
+        rows * 8,
+        72,
+    )
+    predictor = LocaliserPredictor(tiny_model, workers=3)
+    whole = predictor._forward(*input_tensors(features))
+    # Equal up to float32 rounding (oneDNN may order the sums differently for another size).
+    np.testing.assert_allclose(predictor.block_logits(features), whole, rtol=1e-5, atol=1e-6)

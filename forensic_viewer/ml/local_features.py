@@ -101,31 +101,89 @@ _IDCT_64 = np.kron(DCT_MATRIX, DCT_MATRIX).astype(np.float32)
 """64 x 64: a block's coefficients (row-major u, v) times this give its pixels (row-major)."""
 
 
+def block_pixels(dequantized: np.ndarray) -> np.ndarray:
+    """Luma pixels per block (rows x cols x 8 x 8 float32, 0-255 range, unclipped) from
+    dequantized coefficients (rows x cols x 8 x 8)."""
+    rows, cols = dequantized.shape[:2]
+    # One GEMM for every block's inverse DCT (M.T @ D @ M == vec(D) @ kron(M, M)).
+    pixels = dequantized.reshape(-1, 64) @ _IDCT_64
+    pixels += 128.0
+    return pixels.reshape(rows, cols, 8, 8)
+
+
 def luma_from_coefficients(coefficients: np.ndarray, qtable: np.ndarray) -> np.ndarray:
     """Luma pixels (float32, rows*8 x cols*8, level-shifted back to 0-255, unclipped)."""
     rows, cols = coefficients.shape[:2]
-    dequantized = coefficients.reshape(-1, 64).astype(np.float32)
-    dequantized *= np.asarray(qtable, np.float32).reshape(64)
-    # One GEMM for every block's inverse DCT (M.T @ D @ M == kron(M, M).T applied to vec(D)).
-    pixels = dequantized @ _IDCT_64
-    pixels += 128.0
-    return pixels.reshape(rows, cols, 8, 8).transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+    dequantized = coefficients.astype(np.float32) * np.asarray(qtable, np.float32).reshape(8, 8)
+    blocks = block_pixels(dequantized)
+    return blocks.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
 
 
 def phase_features(luma: np.ndarray) -> np.ndarray:
     """float32 rows x cols x 17 from a luma plane whose sides are multiples of 8."""
-    height, width = luma.shape
-    rows, cols = height // 8, width // 8
-    dx = np.zeros_like(luma)
-    np.subtract(luma[:, 1:], luma[:, :-1], out=dx[:, :-1])
-    np.abs(dx, out=dx)
-    dy = np.zeros_like(luma)
-    np.subtract(luma[1:, :], luma[:-1, :], out=dy[:-1, :])
-    np.abs(dy, out=dy)
-    # Column phase j: the step between columns 8b+j and 8b+j+1 (j = 7 is the block edge).
-    col = dx.reshape(rows, 8, cols, 8).mean(axis=1)
-    row = dy.reshape(rows, 8, cols, 8).mean(axis=3).transpose(0, 2, 1)
-    profile = np.log(np.concatenate([col, row], axis=2) + 1.0)
+    rows, cols = luma.shape[0] // 8, luma.shape[1] // 8
+    return phase_features_blocks(luma.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3))
+
+
+def phase_features_blocks(pixels: np.ndarray) -> np.ndarray:
+    """float32 rows x cols x 17 from per-block pixels (rows x cols x 8 x 8, row-major).
+
+    Column phase j is the mean absolute step between columns 8b+j and 8b+j+1 over the block's 8
+    rows (j = 7: into the next block; 0 at the image's right edge); row phases likewise.
+    Computed on the block layout, so the 12 MP plane is never transposed.
+    """
+    rows, cols = pixels.shape[:2]
+    profile = np.zeros((rows, cols, 16), np.float32)
+    inner = np.abs(pixels[..., :, 1:] - pixels[..., :, :-1])  # rows x cols x 8 x 7
+    profile[..., :7] = inner.mean(axis=2)
+    edge = np.abs(pixels[:, 1:, :, 0] - pixels[:, :-1, :, 7])  # rows x cols-1 x 8
+    profile[:, :-1, 7] = edge.mean(axis=2)
+    inner = np.abs(pixels[..., 1:, :] - pixels[..., :-1, :])  # rows x cols x 7 x 8
+    profile[..., 8:15] = inner.mean(axis=3)
+    edge = np.abs(pixels[1:, :, 0, :] - pixels[:-1, :, 7, :])  # rows-1 x cols x 8
+    profile[:-1, :, 15] = edge.mean(axis=2)
+    np.log1p(profile, out=profile)
+    level = profile.mean(axis=2, keepdims=True)
+    out = np.empty((rows, cols, PHASE_CHANNELS), np.float32)
+    out[..., :16] = profile - level
+    out[..., 16:] = level - _robust_center(level)
+    return out
+
+
+def _phase_matrices() -> tuple[np.ndarray, np.ndarray]:
+    """(64 x 144, 112 x 14): dequantized coefficients -> the 56 in-block column steps, 56 row
+    steps, and first/last column/row pixels (8 each); then the mean per phase of |steps|."""
+    pixel = _IDCT_64.astype(np.float64)  # column i*8+j is pixel (row i, column j)
+    columns = []
+    for j in range(7):  # column phase j: pixel (i, j+1) - pixel (i, j), i = 0..7
+        columns += [pixel[:, i * 8 + j + 1] - pixel[:, i * 8 + j] for i in range(8)]
+    for i in range(7):  # row phase i: pixel (i+1, j) - pixel (i, j), j = 0..7
+        columns += [pixel[:, (i + 1) * 8 + j] - pixel[:, i * 8 + j] for j in range(8)]
+    columns += [pixel[:, i * 8] for i in range(8)] + [pixel[:, i * 8 + 7] for i in range(8)]
+    columns += [pixel[:, j] for j in range(8)] + [pixel[:, 56 + j] for j in range(8)]
+    mean = np.kron(np.eye(14), np.full((8, 1), 1 / 8))
+    return np.stack(columns, axis=1).astype(np.float32), mean.astype(np.float32)
+
+
+_PHASE_STEPS, _PHASE_MEAN = _phase_matrices()
+
+
+def phase_features_from_dequantized(dequantized: np.ndarray) -> np.ndarray:
+    """``phase_features_blocks`` straight from dequantized coefficients (rows x cols x 8 x 8):
+    the in-block steps are linear in the coefficients, so two GEMMs replace the pixel plane
+    (the same values up to float32 rounding; tested)."""
+    rows, cols = dequantized.shape[:2]
+    steps = dequantized.reshape(-1, 64) @ _PHASE_STEPS
+    inner = np.abs(steps[:, :112])
+    means = (inner @ _PHASE_MEAN).reshape(rows, cols, 14)
+    edges = steps[:, 112:].reshape(rows, cols, 4, 8)
+    profile = np.zeros((rows, cols, 16), np.float32)
+    profile[..., :7] = means[..., :7]
+    profile[..., 8:15] = means[..., 7:]
+    # Phase 7: from a block's last column (row) into the next block's first.
+    profile[:, :-1, 7] = np.abs(edges[:, 1:, 0] - edges[:, :-1, 1]).mean(axis=2)
+    profile[:-1, :, 15] = np.abs(edges[1:, :, 2] - edges[:-1, :, 3]).mean(axis=2)
+    np.log1p(profile, out=profile)
     level = profile.mean(axis=2, keepdims=True)
     out = np.empty((rows, cols, PHASE_CHANNELS), np.float32)
     out[..., :16] = profile - level
@@ -143,13 +201,14 @@ def features_from_coefficients(
     rows, cols = block_grid(height, width)
     coefficients = coefficients[:rows, :cols]
     qtable = np.asarray(qtable, np.float32).reshape(8, 8)
-    dequantized = coefficients.astype(np.float32) * qtable
+    dequantized = coefficients.astype(np.float32)
+    dequantized *= qtable
     dense = np.empty((rows, cols, DENSE_CHANNELS), np.float32)
     for index, quality in enumerate(RESIDUAL_QUALITIES):
-        energy = np.log(residual_energy(dequantized, quality) + 1.0)
+        energy = residual_energy(dequantized, quality)
+        np.log1p(energy, out=energy)
         dense[..., index] = energy - _robust_center(energy)
-    luma = luma_from_coefficients(coefficients, qtable)
-    dense[..., len(RESIDUAL_QUALITIES) :] = phase_features(luma)
+    dense[..., len(RESIDUAL_QUALITIES) :] = phase_features_from_dequantized(dequantized)
     dct = np.clip(coefficients.reshape(rows, cols, 64), -DCT_CLIP, DCT_CLIP).astype(np.int8)
     return BlockFeatures(dct, dense.astype(np.float16), qtable.ravel(), height, width)
 

@@ -12,7 +12,6 @@ gives it at the image's full size, like ``TileHeatmap``.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,36 @@ from .modelfile import (
     card_path_for,
     weights_path_for,
 )
-from .predict import Cancel, Prediction, PredictionCancelled, configure_torch_threads
+from .predict import (
+    Cancel,
+    Prediction,
+    PredictionCancelled,
+    _pool,
+    configure_torch_threads,
+    default_workers,
+)
+
+STRIP_MARGIN = 36
+"""Block rows of context beyond a strip's kept rows: the receptive field reaches 32 rows up and
+28 down (tests), rounded up to the network's stride of 4."""
+MIN_STRIP_ROWS = 96
+"""Images with fewer block rows per worker than this run in one pass (strips would mostly be
+margin)."""
+
+
+def strip_bounds(rows: int, workers: int) -> list[tuple[int, int, int, int]]:
+    """(start, stop, keep_from, keep_to) per strip: run rows start:stop, keep keep_from:keep_to
+    of its output. Kept parts tile 0:rows in order; starts are multiples of 4."""
+    count = max(1, min(workers, rows // MIN_STRIP_ROWS))
+    if count == 1:
+        return [(0, rows, 0, rows)]
+    cuts = [0] + [4 * round(rows * i / count / 4) for i in range(1, count)] + [rows]
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        start = max(0, a - STRIP_MARGIN)
+        stop = min(rows, b + STRIP_MARGIN)
+        out.append((start, stop, a - start, b - start))
+    return out
 
 
 @dataclass(frozen=True)
@@ -120,11 +148,13 @@ class LocaliserPredictor:
 
     needs_file = True
 
-    def __init__(self, model: LoadedModel | str | Path) -> None:
+    def __init__(self, model: LoadedModel | str | Path, workers: int | None = None) -> None:
         self.loaded = model if isinstance(model, LoadedModel) else load_localiser(model)
         configure_torch_threads()
-        self._keep = torch.from_numpy(channel_keep(self.loaded.recipe.inputs))[None, :, None, None]
-        self._lock = threading.Lock()
+        keep = channel_keep(self.loaded.recipe.inputs)
+        self._keep = torch.from_numpy(keep)[None, :, None, None]
+        self._keep_needed = not bool(keep.all())
+        self.workers = max(1, workers or default_workers())
 
     @property
     def name(self) -> str:
@@ -155,13 +185,32 @@ class LocaliserPredictor:
                           seconds * 1000.0, self.name)  # fmt: skip
 
     def block_logits(self, features: BlockFeatures, cancel: Cancel = None) -> np.ndarray:
-        """float32 rows x cols raw block logits (one pass over the whole image)."""
+        """float32 rows x cols raw block logits, as one pass over the whole image gives.
+
+        Tall images run as horizontal strips on the shared network pool (one torch thread
+        each, see ``ml.predict``): each strip carries ``STRIP_MARGIN`` extra block rows of
+        context on each inner side (more than the receptive field reaches) and starts on a
+        multiple of 4 rows, so the network's downsampling grid is the whole image's and every
+        kept row is what the whole-image pass gives (up to float32 summation order; tested).
+        """
         if cancel is not None and cancel():
             raise PredictionCancelled()
         x, qtable = input_tensors(features)
-        with self._lock, torch.inference_mode():
-            logits = self.loaded.model(x * self._keep, qtable)
-        return logits[0, 0].float().numpy()
+        if self._keep_needed:
+            x = x * self._keep
+        rows = x.shape[2]
+        strips = strip_bounds(rows, self.workers)
+        if len(strips) == 1:
+            return self._forward(x, qtable)
+        pieces = list(_pool().map(lambda b: self._strip(x, qtable, *b), strips))
+        return np.concatenate(pieces, axis=0)
+
+    def _forward(self, x: torch.Tensor, qtable: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return self.loaded.model(x, qtable)[0, 0].float().numpy()
+
+    def _strip(self, x, qtable, start: int, stop: int, keep_from: int, keep_to: int):
+        return self._forward(x[:, :, start:stop], qtable)[keep_from:keep_to]
 
     def calibrated(self, logits: np.ndarray | float) -> np.ndarray:
         """P(tampered) from raw logits: sigmoid((z - offset) / temperature)."""
