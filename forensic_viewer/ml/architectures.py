@@ -8,21 +8,22 @@ The card names the architecture; everything that loads a model for prediction go
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .modelpaths import card_path_for, weights_path_for
+from .modelpaths import weights_path_for
 
 LOCALISER = "BlockLocaliser"
 
 
 def architecture_of(path: str | Path) -> str:
-    """The architecture named by a model's card ('ElaCnn' when unreadable: its loader then
-    reports the problem)."""
+    """The architecture named by a model's card (in the file's header, or NAME.json of an
+    older pair); 'ElaCnn' when unreadable: its loader then reports the problem."""
+    from . import modelformat
+
     try:
-        card = json.loads(card_path_for(weights_path_for(path)).read_text(encoding="utf-8"))
+        card, _ = modelformat.read_card(weights_path_for(path))
         return str(card.get("architecture", "ElaCnn"))
-    except (OSError, ValueError, AttributeError):
+    except (modelformat.ModelFileError, OSError, ValueError, AttributeError):
         return "ElaCnn"
 
 

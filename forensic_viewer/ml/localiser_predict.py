@@ -12,6 +12,7 @@ gives it at the image's full size, like ``TileHeatmap``.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import numpy as np
 import torch
 
 from ..core.jpeg import estimate_quality  # noqa: F401 - kept for callers describing the domain
+from . import modelformat
+from .cardcheck import card_problems
 from .local_features import BlockFeatures, NotJpegError, read_block_features
 from .localiser import (
     ARCHITECTURE,
@@ -31,15 +34,7 @@ from .localiser import (
 from .localiser_config import INPUT_GROUPS
 from .localiser_train import channel_keep
 from .model import CLASS_NAMES, TAMPERED_INDEX
-from .modelfile import (
-    LoadedModel,
-    ModelCard,
-    ModelFileError,
-    _check_layout,
-    _read_card,
-    card_path_for,
-    weights_path_for,
-)
+from .modelfile import LoadedModel, ModelCard, ModelFileError, weights_path_for
 from .predict import (
     Cancel,
     Prediction,
@@ -108,25 +103,42 @@ class BlockHeatmap:
 
 
 def load_localiser(path: str | Path) -> LoadedModel:
-    """Load a BlockLocaliser model file (weights + card, SHA-256 checked)."""
+    """Load a BlockLocaliser model file (card in the header, or NAME.json of an older pair;
+    SHA-256 of the weights checked as ``modelfile.load_model`` does)."""
     from safetensors.torch import load as load_safetensors_bytes
 
     weights_path = weights_path_for(path)
     if not weights_path.is_file():
         raise ModelFileError(weights_path, "the weights file does not exist")
-    data = weights_path.read_bytes()
-    _check_layout(weights_path, data)
-    card = _read_card(card_path_for(weights_path))
+    try:
+        data = weights_path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(weights_path, f"cannot read the file ({error.strerror})") from None
+    header = modelformat.parse_header(weights_path, data, len(data))
+    card_data, card_path = modelformat.read_card(weights_path, header)
+    try:
+        card = ModelCard.from_dict(card_data)
+    except ValueError as error:
+        raise ModelFileError(card_path, f"the model card is invalid: {error}") from None
+    problems = card_problems(card)
+    if problems:
+        raise ModelFileError(card_path, "the model card is invalid: " + "; ".join(problems))
     if card.architecture != ARCHITECTURE or card.architecture_version != ARCHITECTURE_VERSION:
-        raise ModelFileError(weights_path, f"not a {ARCHITECTURE} v{ARCHITECTURE_VERSION} model")
-    if card.weights_sha256 and hashlib.sha256(data).hexdigest() != card.weights_sha256.lower():
-        raise ModelFileError(weights_path, "the weights do not match the SHA-256 in the model card")
+        raise ModelFileError(card_path, f"not a {ARCHITECTURE} v{ARCHITECTURE_VERSION} model")
+    if card.weights_sha256:
+        hashed = memoryview(data)[header.data_start :] if card_path == weights_path else data
+        if hashlib.sha256(hashed).hexdigest() != card.weights_sha256.lower():
+            raise ModelFileError(
+                weights_path, "the weights do not match the SHA-256 in the model card"
+            )
     try:
         tensors = load_safetensors_bytes(data)
     except Exception as error:  # safetensors raises its own error type for malformed input
         raise ModelFileError(weights_path, f"not a valid safetensors file ({error})") from None
     model = BlockLocaliser()
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()):
+        raise ModelFileError(weights_path, "a tensor contains NaN or infinity")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -134,13 +146,16 @@ def load_localiser(path: str | Path) -> LoadedModel:
         raise ModelFileError(
             weights_path, f"the weights do not fit {ARCHITECTURE} ({detail})"
         ) from None
-    if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()):
-        raise ModelFileError(weights_path, "a tensor contains NaN or infinity")
-    recipe = LocaliserRecipe(
-        inputs=tuple(card.recipe.get("inputs", INPUT_GROUPS)),
-        offset=float(card.recipe.get("offset", 0.0)),
+    offset = card.recipe.get("offset", 0.0)
+    inputs = card.recipe.get("inputs", list(INPUT_GROUPS))
+    if not (isinstance(offset, int | float) and math.isfinite(offset)) or not (
+        isinstance(inputs, list) and inputs and set(inputs) <= set(INPUT_GROUPS)
+    ):
+        raise ModelFileError(card_path, "the localiser recipe's offset or inputs are invalid")
+    recipe = LocaliserRecipe(inputs=tuple(inputs), offset=float(offset))
+    return LoadedModel(
+        model=model.eval(), card=card, path=weights_path, recipe=recipe, card_file=card_path
     )
-    return LoadedModel(model=model.eval(), card=card, path=weights_path, recipe=recipe)
 
 
 class LocaliserPredictor:

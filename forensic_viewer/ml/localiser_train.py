@@ -187,7 +187,9 @@ def calibrate(pooled: np.ndarray, labels: np.ndarray, max_false_alarm: float) ->
         a, b = a - step[0], b - step[1]
         if np.abs(step).max() < 1e-8:
             break
-    a = max(a, 1e-3)  # a non-increasing fit would invert the score: keep it monotone
+    # A non-increasing fit would invert the score: keep it monotone, and the temperature 1/a
+    # within the range a model card allows (ml.cardcheck).
+    a = min(max(a, 1e-3), 1e3)
     probs = _sigmoid(a * z + b)
     authentic = np.sort(probs[y == 0])
     threshold = 0.5
