@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,13 @@ from PIL import Image
 
 from forensic_viewer.ml.detection_metrics import Scored, pixel_scores, summarise
 from forensic_viewer.ml.scorers import ElaBlockScorer, block_means, load_scorer, state_for
-from forensic_viewer.ml.suite import SuiteItem, SuiteParams, build_suite_iter, load_suite
+from forensic_viewer.ml.suite import (
+    SuiteItem,
+    SuiteParams,
+    build_suite_iter,
+    load_suite,
+    suite_folder,
+)
 from forensic_viewer.ml.synthetic import INNOCENT_KINDS, TAMPERED_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +99,11 @@ def test_suite_is_fixed_and_cached(photo_folder, casia_folder, tmp_path, monkeyp
         if item.category == "casia-q75":
             with Image.open(item.file) as image:
                 assert image.quantization[0][0] == 8  # luminance DC step of IJG quality 75
+    # The same data through another path is the same suite.
+    link = tmp_path / "photos-link"
+    link.symlink_to(photo_folder)
+    assert suite_folder(replace(params, photos=str(link))) == suite_folder(params)
+    assert suite_folder(replace(params, seed=1)) != suite_folder(params)
     # Built again from nothing elsewhere: the same bytes.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-cache"))
     list(build_suite_iter(params))

@@ -128,11 +128,13 @@ def _casia_val(params: SuiteParams) -> list[Sample]:
 
 def suite_folder(params: SuiteParams, photos=None, casia=None) -> Path:
     """The cache folder of a suite: a hash of its parameters, the generator's version and the
-    input files' names and sizes."""
+    input files' names and sizes (not the folders' paths)."""
     photos = _held_out(params) if photos is None else photos
     casia = _casia_val(params) if casia is None else casia
     description = {
-        "params": asdict(params),
+        # Inputs by name and size, not by folder path: the same data reached through another
+        # path (a symlinked checkout) is the same suite.
+        "params": {k: v for k, v in asdict(params).items() if k not in ("photos", "casia")},
         "versions": [GENERATOR_VERSION, SUITE_VERSION],
         "photos": [(p.path.name, p.path.stat().st_size) for p in photos],
         "casia": [(s.path.name, s.path.stat().st_size) for s in casia],
