@@ -4,8 +4,11 @@
 
 Six CASIA v1.0 validation-split photos (three spliced, three authentic) with the shipped default
 model; writes viewer-ela.png, viewer-heatmap.png and viewer-grid.png (default: resources/
-screenshots/). Needs xvfb-run (Debian package xvfb, installed by `make run`/`make test`). The
-XDG folders point at a temporary directory, so the user's settings and models are not used.
+screenshots/). Then one screenshot per further registered analysis (viewer-NAME.png): clone
+detection on a CASIA copy-move photo, and noise, double compression and thumbnail on edits made
+up here from a camera original (``made_up_inputs``, written to a temporary folder only).
+Needs xvfb-run (Debian package xvfb, installed by `make run`/`make test`). The XDG folders point
+at a temporary directory, so the user's settings and models are not used.
 """
 
 from __future__ import annotations
@@ -27,6 +30,51 @@ IMAGES = [
     "authentic/Au_txt_0020.jpg",
 ]
 VIEWS = {"viewer-ela.png": "ela", "viewer-heatmap.png": "heatmap", "viewer-grid.png": "grid"}
+CAMERA = Path(
+    os.environ.get("FORENSIC_VIEWER_CAMERA", ROOT.parent / "shared/datasets/camera-originals")
+)
+CLONE_IMAGE = "tampered/Sp_S_CND_A_pla0016_pla0016_0196.jpg"  # a CASIA copy-move photo
+BASE_PHOTO = "photos/casio_EX-Z3_Casio_EX-Z3.jpg"  # 2048 x 1536, with an EXIF thumbnail
+DONOR_PHOTO = "photos/htc_HTC-One_HTC_One.jpg"
+EDIT_BOX = (1100, 500, 1600, 900)  # left, top, right, bottom of the made-up edits
+
+
+def made_up_inputs(folder: Path) -> dict[str, Path]:
+    """Edits with a known region (EDIT_BOX) for the noise, double-compression and thumbnail tabs.
+
+    noise: Gaussian noise (sigma 6) added in the box, saved at quality 95. dq: the photo saved at
+    quality 70, a patch of another camera's photo pasted into the box, saved again at 90 (the
+    rest is compressed twice on the same grid, the patch once). thumbnail: the box filled with
+    another part of the same photo, saved at 95 with the original EXIF (its thumbnail kept).
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(CAMERA / BASE_PHOTO) as image:
+        exif = image.info["exif"]
+        base = np.asarray(image.convert("RGB")).copy()
+    with Image.open(CAMERA / DONOR_PHOTO) as image:
+        donor = np.asarray(image.convert("RGB"))
+    left, top, right, bottom = EDIT_BOX
+    out = {}
+    noisy = base.astype(np.float32)
+    rng = np.random.default_rng(0)
+    noisy[top:bottom, left:right] += rng.normal(0, 6, noisy[top:bottom, left:right].shape)
+    out["noise"] = folder / "noise-made-up.jpg"
+    Image.fromarray(np.clip(noisy, 0, 255).round().astype(np.uint8)).save(out["noise"], quality=95)
+    buffer = io.BytesIO()
+    Image.fromarray(base).save(buffer, "JPEG", quality=70)
+    first = np.asarray(Image.open(buffer).convert("RGB")).copy()
+    first[top:bottom, left:right] = donor[200 : 200 + bottom - top, 300 : 300 + right - left]
+    out["dq"] = folder / "dq-made-up.jpg"
+    Image.fromarray(first).save(out["dq"], quality=90)
+    edited = base.copy()
+    edited[top:bottom, left:right] = base[top + 500 : bottom + 500, left - 900 : right - 900]
+    out["thumbnail"] = folder / "thumbnail-made-up.jpg"
+    Image.fromarray(edited).save(out["thumbnail"], quality=95, exif=exif)
+    return out
 
 
 def main() -> int:
@@ -42,11 +90,18 @@ def main() -> int:
         env = dict(os.environ, QT_QPA_PLATFORM="xcb")
         for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
             env[name] = str(Path(home) / name)
-        for file_name, view in VIEWS.items():
-            out = out_dir / file_name
+        shots = [(out_dir / name, view, images) for name, view in VIEWS.items()]
+        inputs = {"clone": CASIA / CLONE_IMAGE, **made_up_inputs(Path(home))}
+        sys.path.insert(0, str(ROOT))
+        from forensic_viewer.core.analyses import REGISTRY
+
+        for name in REGISTRY:
+            if name in inputs:  # every analysis but ELA and the grid (above)
+                shots.append((out_dir / f"viewer-{name}.png", name, [str(inputs[name])]))
+        for out, view, paths in shots:
             subprocess.run(
                 ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", *command]
-                + ["--screenshot", str(out), "--view", view, *images],
+                + ["--screenshot", str(out), "--view", view, *paths],
                 check=True,
                 env=env,
                 timeout=300,

@@ -387,11 +387,11 @@ class AnalysisTab(QWidget):
         self.data_tree.clear()
         budget = [MAX_TREE_ITEMS]
         add_items(self.data_tree.invisibleRootItem(), report, budget)
-        # the analysis's own numbers (e.g. the metadata tree) open; the bookkeeping stays closed
+        # the analysis's own numbers (e.g. the metadata tree) open; the rest is shown above
         root = self.data_tree.invisibleRootItem()
         for index in range(root.childCount()):
             item = root.child(index)
-            if item.text(0) in ("data", "findings"):
+            if item.text(0) == "data":
                 item.setExpanded(True)
         self.data_tree.resizeColumnToContents(0)
 
