@@ -38,7 +38,7 @@ from .analysis_jobs import AnalysisFrame, display, load_params, run_frame, save_
 from .param_form import ParamForm
 
 DEBOUNCE_MS = 400
-SIDE_WIDTH = 310
+SIDE_WIDTH = 300
 MAX_TREE_ITEMS = 3000
 """A metadata tree can hold thousands of tags; past this many rows the rest is summarised."""
 SEVERITY_COLOURS = {"warning": "#e67e22", "notice": "#d4ac0d", "info": ""}
@@ -83,9 +83,9 @@ class AnalysisTab(QWidget):
         for pane in (self.original, self.result_pane):
             pane.hovered.connect(self.hovered)
         self.original.zoomChanged.connect(self.zoomChanged)
-        self.extras_box = QWidget()
-        self.extras_layout = QVBoxLayout(self.extras_box)
-        self.extras_layout.setContentsMargins(0, 0, 0, 0)
+        # extra images (a thumbnail, a difference) stacked in a column the user can resize
+        self.extras_box = QSplitter(Qt.Orientation.Vertical)
+        self.extras_box.setChildrenCollapsible(False)
         self.extras_box.setVisible(False)
         self.extra_panes: dict[str, ImagePane] = {}
         self.views = QSplitter(Qt.Orientation.Horizontal)
@@ -146,8 +146,8 @@ class AnalysisTab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(240)
-        scroll.setMaximumWidth(SIDE_WIDTH + 40)
+        scroll.setMinimumWidth(220)
+        scroll.setMaximumWidth(SIDE_WIDTH + 30)
 
         outer = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(self.views)
@@ -370,14 +370,14 @@ class AnalysisTab(QWidget):
         for name in list(self.extra_panes):
             if name not in extras:
                 pane = self.extra_panes.pop(name)
-                self.extras_layout.removeWidget(pane)
+                pane.setParent(None)
                 pane.deleteLater()
         for name, array in extras.items():
             pane = self.extra_panes.get(name)
             if pane is None:
                 pane = ImagePane(name)
                 self.extra_panes[name] = pane
-                self.extras_layout.addWidget(pane)
+                self.extras_box.addWidget(pane)
             pane.header.setText(f"{name}   {array.shape[1]} x {array.shape[0]}")
             pane.image_size = None  # a new picture fits its pane
             pane.set_image(array)
