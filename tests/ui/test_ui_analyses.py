@@ -334,3 +334,39 @@ def test_export_refuses_the_evidence_folder(qtbot, window, fake, images):
         "img1.jpg",
         "img2.jpg",
     ]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_stored_position_inverts_the_exif_orientation(orientation):
+    from forensic_viewer.core.images import orient
+    from forensic_viewer.ui.analyses.analysis_jobs import stored_position
+
+    height, width = 5, 7
+    index = np.arange(height * width).reshape(height, width)
+    shown = orient(index, orientation)
+    for row in range(shown.shape[0]):
+        for col in range(shown.shape[1]):
+            c, r = stored_position(col, row, orientation, width, height)
+            assert index[r, c] == shown[row, col]
+
+
+def test_the_status_bar_shows_the_map_under_the_mouse(qtbot, window, fake, images):
+    window.show_tab("fake")
+    window.open_paths([images[1]])
+    wait_idle(qtbot, window)
+    tab = window.analysis_tabs["fake"]
+    tab.set_params({"mask": True})
+    wait_idle(qtbot, window)
+    pixels = jpeg_pixels(images[1])
+    value = expected_map(pixels, tab.params())[2, 3]  # block row 2, column 3 (8 px blocks)
+    tab.result_pane.hovered.emit(27.5, 17.2)  # column 27, row 17: in the fake's left-half mask
+    r, g, b = pixels[17, 27]
+    assert window.status_position.text() == (
+        f"x 27  y 17   RGB {r} {g} {b}   Fake & test: map {value:.3f}   marked region"
+    )
+    tab.result_pane.hovered.emit(60.0, 17.0)  # the right half: no mask
+    right = expected_map(pixels, tab.params())[2, 7]
+    assert window.status_position.text().endswith(f"RGB {' '.join(map(str, pixels[17, 60]))}"
+                                                  f"   Fake & test: map {right:.3f}")  # fmt: skip
+    tab.result_pane.hovered.emit(float("nan"), float("nan"))  # left the view
+    assert window.status_position.text() == ""

@@ -158,3 +158,49 @@ def run_batch(
 
 def _ignore(_fraction: float) -> None:
     """Progress inside one analysis is not shown in the batch (the dialog counts analyses)."""
+
+
+# ---- what is under the mouse -------------------------------------------------------------------
+def stored_position(
+    col: int, row: int, orientation: int, width: int, height: int
+) -> tuple[int, int]:
+    """The stored-grid (col, row) shown at display (col, row) under EXIF ``orientation``;
+    ``width`` x ``height`` is the stored size (the inverse of ``core.images.orient``)."""
+    if orientation == 2:
+        return width - 1 - col, row
+    if orientation == 3:
+        return width - 1 - col, height - 1 - row
+    if orientation == 4:
+        return col, height - 1 - row
+    if orientation == 5:
+        return row, col
+    if orientation == 6:
+        return row, height - 1 - col
+    if orientation == 7:
+        return width - 1 - row, height - 1 - col
+    if orientation == 8:
+        return width - 1 - row, col
+    return col, row
+
+
+def value_text(result: AnalysisResult, col: int, row: int) -> str | None:
+    """The map's value at stored-grid pixel (col, row), in words for the status bar."""
+    parts = []
+    image = result.image
+    if image is not None:
+        r, c = row // max(result.cell, 1), col // max(result.cell, 1)
+        if 0 <= r < image.shape[0] and 0 <= c < image.shape[1]:
+            value = image[r, c]
+            if image.ndim == 2:
+                parts.append(f"map {float(value):.3f}")
+            else:
+                parts.append("map " + " ".join(str(int(v)) for v in value[:3]))
+    mask = result.mask
+    if (
+        mask is not None
+        and 0 <= row < mask.shape[0]
+        and 0 <= col < mask.shape[1]
+        and mask[row, col]
+    ):
+        parts.append("marked region")
+    return "   ".join(parts) or None

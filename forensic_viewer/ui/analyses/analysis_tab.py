@@ -34,7 +34,15 @@ from forensic_viewer.core.images import LoadedImage
 
 from ..viewer.image_views import ZOOM_STEP, ImagePane, ViewLinker
 from ..workers import GenerationCounter, Worker, WorkerPool
-from .analysis_jobs import AnalysisFrame, display, load_params, run_frame, save_params
+from .analysis_jobs import (
+    AnalysisFrame,
+    display,
+    load_params,
+    run_frame,
+    save_params,
+    stored_position,
+    value_text,
+)
 from .param_form import ParamForm
 
 DEBOUNCE_MS = 400
@@ -238,7 +246,10 @@ class AnalysisTab(QWidget):
         self._show_original()
         if not force and (key in (self._shown_key, self._wanted) or key == self._stopped_key):
             return
-        reason = self.analysis.applies_to(self._image)
+        try:
+            reason = self.analysis.applies_to(self._image)
+        except Exception as exc:  # noqa: BLE001 - a broken analysis must not break the window
+            reason = f"could not check ({type(exc).__name__}: {exc})"
         if reason is not None:
             self._stop_worker()
             self._clear_result()
@@ -398,6 +409,18 @@ class AnalysisTab(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         self.refresh()
+
+    def value_at(self, x: float, y: float) -> str | None:
+        """The result under display position (x, y), for the status bar (None: nothing there)."""
+        if self.frame is None or self._image is None or not (x == x and y == y):  # NaN: outside
+            return None
+        facts = self._image.facts
+        width = self._image.pixels.shape[1]
+        col, row = stored_position(int(x // 1), int(y // 1), facts.orientation, width, facts.height)
+        if not (0 <= col < width and 0 <= row < self._image.pixels.shape[0]):
+            return None  # outside, or a cut-off file's missing rows
+        text = value_text(self.frame.result, col, row)
+        return None if text is None else f"{self.analysis.title}: {text}"
 
     # ---- zoom (the result follows the original through the linker) -----------------------------
     def zoom(self) -> float:

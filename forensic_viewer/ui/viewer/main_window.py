@@ -186,7 +186,7 @@ class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
         self.grid.zoomChanged.connect(lambda z: self._on_zoom(z, "grid"))
         self.grid.qualitiesChanged.connect(self.app_settings.set_grid_qualities)
         for name, tab in self.analysis_tabs.items():
-            tab.hovered.connect(lambda x, y: self._on_hover(x, y, with_ela=False))
+            tab.hovered.connect(lambda x, y, t=tab: self._on_hover(x, y, False, t.value_at(x, y)))
             tab.zoomChanged.connect(lambda z, n=name: self._on_zoom(z, n))
         self.tabs.currentChanged.connect(self._on_tab)
         self._connect_network()
@@ -353,7 +353,9 @@ class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
         if tab is None or tab == self.current_tab():
             self.status_zoom.setText(f"Zoom {zoom * 100:.0f}%")
 
-    def _on_hover(self, x: float, y: float, with_ela: bool = True) -> None:
+    def _on_hover(
+        self, x: float, y: float, with_ela: bool = True, extra: str | None = None
+    ) -> None:
         frame = self.session.last_frame
         if frame is None or math.isnan(x):
             self.status_position.setText("")
@@ -368,6 +370,8 @@ class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
         if with_ela:
             dr, dg, db = (int(v) for v in frame.diff[row, col])
             text += f"   ELA q{frame.settings.quality} diff {dr} {dg} {db}"
+        if extra:
+            text += f"   {extra}"
         self.status_position.setText(text)
 
     def _update_status(self) -> None:
