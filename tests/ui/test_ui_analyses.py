@@ -370,3 +370,23 @@ def test_the_status_bar_shows_the_map_under_the_mouse(qtbot, window, fake, image
                                                   f"   Fake & test: map {right:.3f}")  # fmt: skip
     tab.result_pane.hovered.emit(float("nan"), float("nan"))  # left the view
     assert window.status_position.text() == ""
+
+
+def test_remembered_params_fall_back_to_defaults_when_no_longer_valid():
+    from forensic_viewer.ui.analyses.analysis_jobs import load_params, save_params
+
+    class Store(dict):
+        def value(self, key, default=None):
+            return self.get(key, default)
+
+        def setValue(self, key, value):  # noqa: N802 - QSettings' name
+            self[key] = value
+
+    store = Store()
+    save_params(store, Fake, {"gain": 2.5, "block": 16, "colour": "red", "mask": True})
+    assert store["analyses/fake/mask"] == "true"
+    assert load_params(store, Fake) == {"gain": 2.5, "block": 16, "colour": "red", "mask": True}
+    # as an INI file returns them: strings, some hand-edited out of range or unknown
+    store.update({"analyses/fake/gain": "9.5", "analyses/fake/block": "12",
+                  "analyses/fake/colour": "blue", "analyses/fake/mask": "false"})  # fmt: skip
+    assert load_params(store, Fake) == {"gain": 1.0, "block": 12, "colour": "grey", "mask": False}
