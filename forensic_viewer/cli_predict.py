@@ -21,20 +21,27 @@ from pathlib import Path
 
 from .core.images import is_image_path
 from .core.jsonout import dumps
+from .ml.verdict import STATES, format_p_and_threshold
 
 PROGRESS_MIN_FILES = 5
 """Below this many files the progress bar would only flicker."""
-JSON_FIELDS = ("path", "sha256", "p_tampered", "label", "ms", "model")
+JSON_FIELDS = ("path", "sha256", "verdict", "reason", "p_tampered", "threshold", "model", "ms")
+"""``verdict``: tampered | no_trace | inconclusive (ml.verdict). ``p_tampered`` and ``ms`` are
+null when the network did not run (inconclusive: the reason says why)."""
 CSV_FIELDS = (*JSON_FIELDS, "error")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "predict",
-        help="CNN verdict (P(tampered)) for images or folders",
-        description="Predict P(tampered) for each image with a model (default: the shipped "
-        "model). Folders are searched for images; errors are reported per file. Exit status: "
-        "0 all files analysed, 1 some failed, 2 bad usage or unusable model.",
+        help="CNN verdict (tampered / no trace found / inconclusive) for images or folders",
+        description="A verdict for each image with a model (default: the shipped model): "
+        "'tampered' when P(tampered) reaches the model's threshold, 'no_trace' below it (no "
+        "evidence found, not proof of authenticity), 'inconclusive' with a reason when the file "
+        "lacks the evidence (not a JPEG, too small, nothing to compare) or is outside what the "
+        "model was validated on (then the model is not run). Folders are searched for images; "
+        "errors are reported per file. Exit status: 0 all files analysed, 1 some failed, 2 bad "
+        "usage or unusable model.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument(
@@ -128,11 +135,18 @@ def csv_text(value: object) -> str:
 
 
 def _text_line(row: dict) -> str:
+    """'tampered      P 0.47 >= 0.42  1234 ms  PATH' (P is never printed as a percentage, which
+    would read as a confidence in the label); inconclusive rows end with their reason."""
     if "error" in row:
         # The error sentence starts with the file's name; the row already shows the path.
         reason = row["error"].removeprefix(Path(row["path"]).name + ": ")
-        return f"{'error':<9}  {'':>7}  {'':>9}  {row['path']}: {reason}"
-    return f"{row['label']:<9}  {row['p_tampered']:7.1%}  {row['ms']:6.0f} ms  {row['path']}"
+        return f"{'error':<12}  {'':>16}  {'':>7}  {row['path']}: {reason}"
+    if row["p_tampered"] is None:
+        return f"{row['verdict']:<12}  {'':>16}  {'':>7}  {row['path']}: {row['reason']}"
+    p, threshold = format_p_and_threshold(row["p_tampered"], row["threshold"])
+    sign = ">=" if row["p_tampered"] >= row["threshold"] else "<"
+    numbers = f"P {p} {sign} {threshold}"
+    return f"{row['verdict']:<12}  {numbers:>16}  {row['ms']:4.0f} ms  {row['path']}"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -188,7 +202,17 @@ def _predict(args: argparse.Namespace) -> int:
         if not maps and not is_localiser(predictor):
             yield from predict_paths(files, predictor)
             return
-        for index, path, result, error in analyse_paths(files, predictor):
+        # Inconclusive files (not a JPEG, outside the card's domain...) are not analysed and
+        # get no map; their verdict comes from the file header (ml.verdict.before_model).
+        early = _early_verdicts(files, predictor.loaded.card)
+        analysed = iter(
+            analyse_paths([f for i, f in enumerate(files) if i not in early], predictor)
+        )
+        for index, path in enumerate(files):
+            if index in early:
+                yield PathPrediction(index, len(files), path, verdict=early[index])
+                continue
+            _, _, result, error = next(analysed)
             if error is None and path in maps:
                 try:
                     write_map(maps[path], result[1])
@@ -213,12 +237,14 @@ def _predict(args: argparse.Namespace) -> int:
     if args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
-    failed = tampered = 0
+    counts = dict.fromkeys(STATES, 0)
+    failed = 0
     with progress:
         for item in outcomes():
             row = _row(item)
             failed += item.error is not None
-            tampered += row.get("label") == "tampered"
+            if item.verdict is not None:
+                counts[item.verdict.state] += 1
             if args.json:
                 rows.append(row)
             elif writer is not None:
@@ -230,13 +256,29 @@ def _predict(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps(rows, indent=1))
         sys.stdout.write("\n")
     sys.stdout.flush()
-    analysed = len(files) - failed
     print(
-        f"{len(files)} file(s): {tampered} tampered, {analysed - tampered} authentic, "
-        f"{failed} failed (model {predictor.name}, threshold {predictor.threshold:g})",
+        f"{len(files)} file(s): {counts['tampered']} tampered, {counts['no_trace']} no trace "
+        f"found, {counts['inconclusive']} inconclusive, {failed} failed (model "
+        f"{predictor.name}, threshold {predictor.threshold:g})",
         file=sys.stderr,
     )
     return 1 if failed else 0
+
+
+def _early_verdicts(files: list[Path], card) -> dict[int, object]:
+    """{index: inconclusive Verdict} for files whose header already decides (no analysis)."""
+    from .ml.domain import header_facts
+    from .ml.verdict import before_model
+
+    found = {}
+    for index, path in enumerate(files):
+        try:
+            verdict = before_model(header_facts(path), card)
+        except Exception:  # noqa: BLE001 - unreadable: the analysis reports it with a reason
+            verdict = None
+        if verdict is not None:
+            found[index] = verdict
+    return found
 
 
 def _predict_to_log(
@@ -255,7 +297,7 @@ def _predict_to_log(
         log = ResultLog(out, resume=args.resume, force=args.force)
     except ResultLogError as error:
         return fail(str(error))
-    counts = {"scored": 0, "tampered": 0, "failed": 0, "skipped": 0}
+    counts = {"scored": 0, "tampered": 0, "inconclusive": 0, "failed": 0, "skipped": 0}
     with log, tqdm(total=len(files), file=sys.stderr, unit="image", dynamic_ncols=True) as bar:
         if args.ray:
             from .ml.cluster import ClusterError, predict_ray
@@ -282,7 +324,8 @@ def _predict_to_log(
                     log.write(row)
                 bar.update(1)
     print(
-        f"{len(files)} file(s): {counts['scored']} scored ({counts['tampered']} tampered), "
+        f"{len(files)} file(s): {counts['scored']} scored ({counts['tampered']} tampered, "
+        f"{counts['inconclusive']} inconclusive), "
         f"{counts['failed']} failed, {counts['skipped']} already in {out}; {log.written} row(s) "
         f"written",
         file=sys.stderr,
@@ -297,4 +340,5 @@ def _count(counts: dict, row: dict) -> None:
         counts["failed"] += 1
     else:
         counts["scored"] += 1
-        counts["tampered"] += row.get("label") == "tampered"
+        counts["tampered"] += row.get("verdict") == "tampered"
+        counts["inconclusive"] += row.get("verdict") == "inconclusive"

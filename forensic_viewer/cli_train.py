@@ -140,7 +140,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="measure a model on a labelled folder",
         description="Confusion matrix, accuracy, balanced accuracy, ROC AUC and per-class "
-        "counts of a model on DATASET, at the threshold stored in its model card.",
+        "counts of a model on DATASET, at the threshold stored in its model card. Files the "
+        "verdict calls inconclusive (not a JPEG, too small, outside the model's validated "
+        "domain) are counted apart and not scored, as predict would not score them.",
     )
     e.add_argument("dataset", metavar="DATASET")
     e.add_argument("--model", required=True, metavar="M", help="NAME.safetensors or model name")
@@ -158,6 +160,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--seed", type=int, default=defaults.seed)
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument(
+        "--ignore-domain",
+        action="store_true",
+        help="also score files outside the model card's validated domain (to measure the model "
+        "there); files without the evidence (not a JPEG, too small) stay inconclusive",
+    )
     e.set_defaults(func=cmd_evaluate)
 
 
@@ -385,7 +393,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         split = split_dataset(dataset, args.val_fraction, args.seed)
         samples = split.val if args.subset == "val" else split.train
     bar, phase, report = None, None, None
-    runner = scoring.evaluate_iter(loaded, samples, device=args.device)
+    runner = scoring.evaluate_iter(
+        loaded, samples, device=args.device, ignore_domain=args.ignore_domain
+    )
     try:
         while True:
             event = next(runner)
@@ -422,6 +432,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"  threshold          {report['threshold']:.4f}")
     for key in ("accuracy", "balanced_accuracy", "roc_auc", "authentic_flagged", "ece"):
         print(f"  {key.replace('_', ' '):<18} {_f(report[key])}")
+    verdicts, inconclusive = report["verdicts"], report["inconclusive"]
+    print(
+        f"  verdicts           {verdicts['tampered']} tampered, {verdicts['no_trace']} no trace "
+        f"found, {verdicts['inconclusive']} inconclusive (not scored)"
+    )
+    if inconclusive["count"]:
+        causes = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in inconclusive["causes"].items())
+        per_class = inconclusive["per_class"]
+        print(
+            f"  inconclusive       authentic {per_class['authentic']}, tampered "
+            f"{per_class['tampered']} ({causes})"
+        )
     for path, reason in report["unreadable_files"]:
         print(f"  unreadable {Path(path).name}: {reason}", file=sys.stderr)
     return 0

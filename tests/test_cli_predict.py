@@ -24,7 +24,7 @@ from forensic_viewer.ml.modelfile import ModelCard, save_model
 from forensic_viewer.ml.predict import Predictor
 from forensic_viewer.ml.preprocess import Recipe
 
-PREDICTION_KEYS = {"path", "sha256", "p_tampered", "label", "ms", "model"}
+PREDICTION_KEYS = {"path", "sha256", "verdict", "reason", "p_tampered", "threshold", "model", "ms"}
 ERROR_KEYS = {"path", "error"}
 # The network for 32 x 32 inputs: the code paths of the 128 x 128 model in a fraction of the time.
 SMALL = Recipe(name="small", size=32)
@@ -85,8 +85,9 @@ def test_json_is_one_array_with_exact_keys(model_path, files, capsys):
         expected = predictor.predict(load_image(path).pixels)
         assert isinstance(row["p_tampered"], float) and isinstance(row["ms"], float)
         assert row["p_tampered"] == pytest.approx(expected.p_tampered, abs=2e-6)
-        assert row["label"] == ("tampered" if row["p_tampered"] >= 0.5 else "authentic")
-        assert row["model"] == "cli-test"
+        assert row["verdict"] == ("tampered" if row["p_tampered"] >= 0.5 else "no_trace")
+        assert row["model"] == "cli-test" and row["threshold"] == 0.5
+        assert "declares no validated domain" in row["reason"]
     assert "Traceback" not in err
     assert "3 file(s)" in err and "1 failed" in err
 
@@ -97,7 +98,8 @@ def test_all_good_exits_zero_and_text_has_one_line_per_file(model_path, files, c
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     for line, path in zip(lines, good, strict=True):
-        assert line.split()[0] in ("tampered", "authentic")
+        assert line.split()[0] in ("tampered", "no_trace")
+        assert "%" not in line and line.split()[1] == "P"
         assert line.endswith(str(path))
 
 
@@ -105,15 +107,15 @@ def test_csv_has_the_same_columns(model_path, files, capsys):
     good, bad = files
     assert run(["predict", str(bad), str(good[2]), "--model", str(model_path), "--csv"]) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "path,sha256,p_tampered,label,ms,model,error"
+    assert out.splitlines()[0] == ("path,sha256,verdict,reason,p_tampered,threshold,model,ms,error")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 2
     assert rows[0]["path"] == str(bad)
     assert rows[0]["error"].startswith("broken.jpg: ")
-    assert (rows[0]["p_tampered"], rows[0]["label"], rows[0]["model"]) == ("", "", "")
+    assert (rows[0]["p_tampered"], rows[0]["verdict"], rows[0]["model"]) == ("", "", "")
     assert rows[1]["error"] == ""
     assert 0.0 <= float(rows[1]["p_tampered"]) <= 1.0
-    assert rows[1]["label"] in ("tampered", "authentic") and rows[1]["model"] == "cli-test"
+    assert rows[1]["verdict"] in ("tampered", "no_trace") and rows[1]["model"] == "cli-test"
 
 
 def test_recursive_folder_search(model_path, tmp_path, capsys):
@@ -209,3 +211,40 @@ def test_through_the_real_entry_point(model_path, files, tmp_path):
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert "bogus.safetensors" in one_error_line(result.stderr)
+
+
+def test_png_is_inconclusive_with_a_reason_not_a_probability(model_path, tmp_path, capsys):
+    png = tmp_path / "screenshot.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(png)
+    assert run(["predict", str(png), "--model", str(model_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    (row,) = json.loads(out)
+    assert (row["verdict"], row["p_tampered"], row["ms"]) == ("inconclusive", None, None)
+    assert row["reason"].startswith("not a JPEG (PNG): ")
+    assert "0 tampered, 0 no trace found, 1 inconclusive, 0 failed" in err
+    assert run(["predict", str(png), "--model", str(model_path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("inconclusive") and line.endswith(": " + row["reason"])
+
+
+def casia_size_jpeg(path, size, quality):
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    Image.fromarray(base).resize(size, Image.Resampling.BILINEAR).save(path, quality=quality)
+    return path
+
+
+def test_default_model_is_inconclusive_outside_its_domain_and_decides_inside(tmp_path, capsys):
+    camera = casia_size_jpeg(tmp_path / "camera.jpg", (2000, 1500), 90)
+    casia = casia_size_jpeg(tmp_path / "casia.jpg", (384, 256), 84)
+    assert run(["predict", str(camera), str(casia), "--json"]) == 0
+    outside, inside = json.loads(capsys.readouterr().out)
+    assert (outside["verdict"], outside["p_tampered"]) == ("inconclusive", None)
+    assert outside["reason"].startswith(
+        "outside what model default was validated on (CASIA v1 validation split"
+    )
+    assert "2000x1500 px, sides outside 256-384 px" in outside["reason"]
+    assert inside["verdict"] in ("tampered", "no_trace") and inside["model"] == "default"
+    expected = Predictor(modelfile.default_model_path()).predict(load_image(casia).pixels)
+    assert inside["p_tampered"] == pytest.approx(expected.p_tampered, abs=2e-6)
+    assert inside["verdict"] == expected.verdict.state

@@ -158,3 +158,45 @@ def test_evaluate_when_no_image_can_be_read(small_model, tmp_path, capsys):
     samples = data.scan_dataset(tmp_path / "cut", check_headers=False).samples
     with pytest.raises(ValueError, match="none of the 4 images could be read"):
         list(scoring.evaluate_iter(load_model(model), samples))
+
+
+def test_trained_card_declares_its_validation_domain(small_model):
+    root, model = small_model
+    card = load_model(model).card
+    val = data.split_dataset(data.scan_dataset(root), 0.2, 2).val
+    assert card.domain["sides"] == [48, 64] and card.domain["pixels"] == [3072, 3072]
+    assert card.domain["formats"] == ["JPEG"]
+    assert card.domain["validated_on"] == f"validation split of set: {len(val)} files"
+
+
+def test_evaluate_counts_inconclusive_files_apart(small_model, tmp_path, capsys):
+    import shutil
+
+    from PIL import Image
+
+    from forensic_viewer.ml.modelfile import save_model
+
+    root, model = small_model
+    copy = shutil.copytree(root, tmp_path / "set")
+    for name in ("authentic/x.png", "authentic/y.png", "tampered/z.png"):
+        Image.new("RGB", (64, 48), (9, 9, 9)).save(copy / name)
+    assert main(["evaluate", str(copy), "--model", str(model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == 20
+    assert report["inconclusive"] == {
+        "count": 3,
+        "per_class": {"authentic": 2, "tampered": 1},
+        "causes": {"not_jpeg": 3},
+    }
+    assert sum(report["verdicts"].values()) == 23 and report["verdicts"]["inconclusive"] == 3
+    assert report["verdicts"]["tampered"] == sum(row[1] for row in report["confusion_matrix"])
+
+    loaded = load_model(model)
+    loaded.card.domain = dict(loaded.card.domain, sides=[500, 4000], pixels=None)
+    narrow = save_model(tmp_path / "narrow", loaded.model, loaded.card)
+    assert main(["evaluate", str(root), "--model", str(narrow)]) == 0
+    out = capsys.readouterr().out
+    assert "0 tampered, 0 no trace found, 20 inconclusive (not scored)" in out
+    assert "inconclusive       authentic 10, tampered 10 (outside domain 20)" in out
+    assert main(["evaluate", str(root), "--model", str(narrow), "--ignore-domain", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 20

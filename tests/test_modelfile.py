@@ -30,6 +30,7 @@ from forensic_viewer.ml.preprocess import TILES, Recipe
 
 CARD_KEYS = {
     "name",
+    "domain",
     "architecture",
     "architecture_version",
     "recipe",

@@ -248,9 +248,17 @@ def test_predict_paths_reports_bad_files_in_order(models, folder):
     assert items[1].error == "empty.jpg: the file is empty (zero bytes)"
     assert items[4].error.startswith("notes.jpg: not an image file")
     assert items[5].error == "gone.jpg: the file cannot be opened (no such file)"
-    for item in items:
+    # good[3] was saved at quality 100: nothing to compare, so no network and no number
+    last = items[6]
+    assert (last.verdict.state, last.verdict.cause, last.prediction) == (
+        "inconclusive",
+        "nothing_to_compare",
+        None,
+    )
+    for item in items[:6]:
         assert isinstance(item, PathPrediction)
         if item.ok:
+            assert item.verdict is item.prediction.verdict
             single = predictor.predict(load_image(item.path).pixels)
             assert item.prediction.p_tampered == pytest.approx(single.p_tampered, abs=1e-6)
             assert item.prediction.model_name == "resize"

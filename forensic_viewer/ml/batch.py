@@ -16,6 +16,7 @@ from ..core.errors import ImageLoadError
 from ..core.images import load_image, sha256_file
 from .predict import Cancel, Prediction, PredictionCancelled, Predictor
 from .preprocess import Recipe, ela_rendering, resized_input
+from .verdict import Verdict, before_model
 
 PREFETCH_FILES = 2
 LOADER_ELA_WORKERS = 1
@@ -30,11 +31,19 @@ class PathPrediction:
     total: int
     path: Path
     prediction: Prediction | None = None
+    """The network's output, when it ran."""
     error: str | None = None
     sha256: str | None = None
     """SHA-256 of the file's bytes, when it could be read."""
     skipped: bool = False
     """True when ``skip`` said the file was done already (no prediction, no error)."""
+    verdict: Verdict | None = None
+    """The verdict (None for an error or a skipped file): 'inconclusive' ones come without a
+    prediction when the network was not run (ml.verdict.before_model)."""
+
+    def __post_init__(self) -> None:
+        if self.verdict is None and self.prediction is not None:
+            object.__setattr__(self, "verdict", self.prediction.verdict)
 
     @property
     def ok(self) -> bool:
@@ -47,15 +56,18 @@ class PathPrediction:
             if self.sha256 is not None:
                 row["sha256"] = self.sha256
             return row
-        prediction = self.prediction
+        verdict = self.verdict.as_dict()
         return {
             "path": str(self.path),
             "sha256": self.sha256,
-            "p_tampered": round(prediction.p_tampered, 6),
-            "label": prediction.label,
-            "ms": round(prediction.ms, 1),
-            "model": prediction.model_name,
+            **{key: verdict[key] for key in VERDICT_KEYS},
+            "ms": None if self.prediction is None else round(self.prediction.ms, 1),
         }
+
+
+VERDICT_KEYS = ("verdict", "reason", "p_tampered", "threshold", "model")
+"""The keys of ``Verdict.as_dict`` in a row; ``p_tampered`` and ``ms`` are null when the network
+did not run (an inconclusive verdict: the reason says why)."""
 
 
 @dataclass
@@ -67,13 +79,15 @@ class _Prepared:
     error: str | None = None
     sha256: str | None = None
     skipped: bool = False
+    verdict: Verdict | None = None
+    """Set when the verdict is known before the network (inconclusive): no inputs then."""
 
 
 Skip = Callable[[str, str], bool] | None
 """``skip(sha256, path)``: True for a file whose result exists already (resumed runs)."""
 
 
-def _prepare(path: Path, recipe: Recipe, skip: Skip = None) -> _Prepared:
+def _prepare(path: Path, recipe: Recipe, card, skip: Skip = None) -> _Prepared:
     started = time.perf_counter()
     sha = None
     try:
@@ -85,6 +99,9 @@ def _prepare(path: Path, recipe: Recipe, skip: Skip = None) -> _Prepared:
                 return _Prepared(None, None, 0.0, sha256=sha, skipped=True)
         loaded = load_image(path)
         sha = loaded.facts.sha256
+        if (early := before_model(loaded.facts, card)) is not None:
+            seconds = time.perf_counter() - started
+            return _Prepared(None, None, seconds, sha256=sha, verdict=early)
         # One ELA strip: the loader runs beside the network, whose chunks already use every
         # core, so more strips would only oversubscribe them.
         rendering = ela_rendering(loaded.pixels, recipe, workers=LOADER_ELA_WORKERS)
@@ -115,7 +132,7 @@ def predict_paths(
     """
     paths = [Path(p) for p in paths]
     total = len(paths)
-    recipe = predictor.recipe
+    recipe, card = predictor.recipe, predictor.loaded.card
     tiles_mode = recipe.mode == "tiles"
     # Tile models keep a full-size rendering per prepared file, so they prefetch little;
     # resize models keep only a 3 x 128 x 128 input, so a whole next batch can be ready.
@@ -127,7 +144,7 @@ def predict_paths(
     def fill() -> None:
         nonlocal submitted
         while submitted < total and len(queue) < ahead:
-            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe, skip)))
+            queue.append((submitted, loader.submit(_prepare, paths[submitted], recipe, card, skip)))
             submitted += 1
 
     def take() -> tuple[int, _Prepared]:
@@ -150,17 +167,25 @@ def predict_paths(
                     skipped=prepared.skipped,
                 )  # fmt: skip
                 continue
+            if prepared.verdict is not None:
+                yield PathPrediction(
+                    index, total, paths[index], sha256=prepared.sha256, verdict=prepared.verdict
+                )
+                continue
             started = time.perf_counter()
             if tiles_mode:
                 probability = predictor.probability_from_rendering(prepared.rendering, cancel)
                 seconds = prepared.seconds + time.perf_counter() - started
                 prediction = predictor.make_prediction(probability, seconds)
-                yield PathPrediction(index, total, paths[index], prediction, sha256=prepared.sha256)
+                yield PathPrediction(
+                    index, total, paths[index], prediction, sha256=prepared.sha256,
+                    verdict=prediction.verdict,
+                )  # fmt: skip
                 continue
             group = [(index, prepared)]
             while len(group) < predictor.batch_tiles and queue:
                 head = queue[0][1].result()
-                if head.error is not None or head.skipped:
+                if head.error is not None or head.skipped or head.verdict is not None:
                     break  # reported on the next turn, after this batch, keeping the order
                 group.append(take())
             started = time.perf_counter()
@@ -172,7 +197,10 @@ def predict_paths(
                 if position and cancelled():
                     return
                 prediction = predictor.make_prediction(probability, prepared.seconds + share)
-                yield PathPrediction(index, total, paths[index], prediction, sha256=prepared.sha256)
+                yield PathPrediction(
+                    index, total, paths[index], prediction, sha256=prepared.sha256,
+                    verdict=prediction.verdict,
+                )  # fmt: skip
     except PredictionCancelled:
         return
     finally:

@@ -43,6 +43,7 @@ from .predict import (
     configure_torch_threads,
     default_workers,
 )
+from .verdict import from_probability
 
 STRIP_MARGIN = 36
 """Block rows of context beyond a strip's kept rows: the receptive field reaches 32 rows up and
@@ -197,7 +198,8 @@ class LocaliserPredictor:
 
     def make_prediction(self, probability: float, seconds: float) -> Prediction:
         return Prediction(float(probability), self.label_for(probability), self.threshold,
-                          seconds * 1000.0, self.name)  # fmt: skip
+                          seconds * 1000.0, self.name,
+                          from_probability(probability, self.loaded.card))  # fmt: skip
 
     def block_logits(self, features: BlockFeatures, cancel: Cancel = None) -> np.ndarray:
         """float32 rows x cols raw block logits, as one pass over the whole image gives.

@@ -33,6 +33,7 @@ from ..core.jsonout import dumps
 from ..core.paths import bundled_models_dir, user_models_dir
 from . import modelformat
 from .cardcheck import card_problems, recipe_problems
+from .domain import Domain
 from .model import ARCHITECTURE, ARCHITECTURE_VERSION, CLASS_NAMES, ElaCnn
 from .modelformat import ModelFileError, looks_like_pickle, refuse_pickle
 from .modelpaths import (  # noqa: F401 - re-exported: callers use modelfile.weights_path_for
@@ -77,6 +78,9 @@ class ModelCard:
     reproduce: str = ""
     """The command that reproduces this model."""
     notes: str = ""
+    domain: dict = field(default_factory=dict)
+    """The files the model's numbers were measured on (``ml.verdict.Domain``); outside it the
+    verdict is 'inconclusive'. Empty: the card declares none (older or hand-made cards)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +106,7 @@ class ModelCard:
             "weights_sha256": str,
             "reproduce": str,
             "notes": str,
+            "domain": dict,
         }
         values: dict[str, Any] = {}
         for item in fields(cls):
@@ -118,6 +123,11 @@ class ModelCard:
         problems = card_problems(card)
         if problems:
             raise ValueError("; ".join(problems))
+        if card.domain:
+            try:
+                Domain.from_dict(card.domain)
+            except ValueError as error:
+                raise ValueError(f"the validated domain is invalid: {error}") from None
         return card
 
 

@@ -36,6 +36,7 @@ from .preprocess import (
     resized_input,
     tile_origins,
 )
+from .verdict import Verdict, before_model, from_probability
 
 Cancel = Callable[[], bool] | None
 BATCH_TILES = 16
@@ -89,6 +90,8 @@ class Prediction:
     ms: float
     """Time to compute the verdict from pixels (ELA + network); for files, loading included."""
     model_name: str
+    verdict: Verdict
+    """What the number means: 'tampered' or 'no_trace' with its reason (ml.verdict)."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,18 @@ class Predictor:
             threshold=self.threshold,
             ms=seconds * 1000.0,
             model_name=self.name,
+            verdict=from_probability(probability, self.loaded.card),
         )
+
+    def judge(
+        self, image, cancel: Cancel = None, max_tiles: int | None = VERDICT_MAX_TILES
+    ) -> Verdict:
+        """The verdict for a ``core.images.LoadedImage``: 'inconclusive' without running the
+        network when the file lacks the evidence or is outside the card's domain."""
+        early = before_model(image.facts, self.loaded.card)
+        if early is not None:
+            return early
+        return self.predict(image.pixels, cancel, max_tiles).verdict
 
     def probabilities(self, inputs: np.ndarray, cancel: Cancel = None) -> np.ndarray:
         """P(tampered) for N x C x S x S float32 inputs, in batches, as float64."""

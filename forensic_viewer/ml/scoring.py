@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import metrics as m
-from .data import CachedInputs, Sample, cache_inputs
+from .data import TAMPERED, CachedInputs, Sample, cache_inputs
 from .metrics import image_scores
 from .modelfile import LoadedModel
 from .predict import Cancel
@@ -112,13 +112,21 @@ def evaluate_iter(
     device: str = "auto",
     workers: int = 2,
     cancel: Cancel = None,
+    ignore_domain: bool = False,
 ) -> Generator[object, None, dict | None]:
     """Yields CachingProgress and ValidationProgress; returns the report (None if cancelled).
 
-    Raises ValueError for an unavailable device or when no image could be read.
+    Files the verdict calls inconclusive (``ml.verdict.before_model``: not a JPEG, too small,
+    outside the card's domain...) are counted in ``report["inconclusive"]`` and not scored, as
+    ``predict`` would not score them; ``ignore_domain`` scores files outside the domain anyway
+    (to measure a model there). Raises ValueError for an unavailable device or when no image
+    could be read.
     """
     recipe = loaded.recipe
     target = resolve_device(device)  # before the ELA work, so a wrong device fails at once
+    samples, inconclusive = split_inconclusive(samples, loaded.card, ignore_domain)
+    if not samples and inconclusive["count"]:
+        return m.json_safe(_inconclusive_only(loaded, inconclusive))
     inputs = yield from cache_inputs(samples, recipe, workers, cancel)
     if inputs is None:
         return None
@@ -134,7 +142,60 @@ def evaluate_iter(
     report["model"] = loaded.card.name
     report["weights_sha256"] = loaded.card.weights_sha256
     report["unreadable_files"] = [[str(p), reason] for p, reason in inputs.failed]
+    report["inconclusive"] = inconclusive
+    report["verdicts"] = {
+        "tampered": int(np.sum(scores >= loaded.card.threshold)),
+        "no_trace": int(np.sum(scores < loaded.card.threshold)),
+        "inconclusive": inconclusive["count"],
+    }
     return m.json_safe(report)
+
+
+def split_inconclusive(
+    samples: list[Sample], card, ignore_domain: bool = False
+) -> tuple[list[Sample], dict]:
+    """(samples the model may score, counts of the inconclusive ones by class and cause).
+
+    Facts come from file headers (``ml.verdict.header_facts``); a file whose header cannot be
+    read is left to the scoring, which reports it as unreadable.
+    """
+    from .domain import header_facts
+    from .verdict import before_model
+
+    scored: list[Sample] = []
+    by_class = {"authentic": 0, "tampered": 0}
+    causes: dict[str, int] = {}
+    bare = replace(card, domain={}) if ignore_domain else card
+    for sample in samples:
+        try:
+            early = before_model(header_facts(sample.path), bare)
+        except Exception:  # noqa: BLE001 - unreadable: cache_inputs reports it with a reason
+            early = None
+        if early is None:
+            scored.append(sample)
+            continue
+        by_class["tampered" if sample.label == TAMPERED else "authentic"] += 1
+        causes[early.cause] = causes.get(early.cause, 0) + 1
+    count = sum(by_class.values())
+    return scored, {"count": count, "per_class": by_class, "causes": dict(sorted(causes.items()))}
+
+
+def _inconclusive_only(loaded: LoadedModel, inconclusive: dict) -> dict:
+    """The report when every file is inconclusive: no metric can be measured."""
+    unmeasured = ("accuracy", "balanced_accuracy", "roc_auc", "authentic_flagged")
+    report: dict = dict.fromkeys((*unmeasured, "tampered_detected", "ece", "nll"))
+    report |= {
+        "threshold": loaded.card.threshold,
+        "count": 0,
+        "per_class": {"authentic": 0, "tampered": 0},
+        "confusion_matrix": [[0, 0], [0, 0]],
+    }
+    report["model"] = loaded.card.name
+    report["weights_sha256"] = loaded.card.weights_sha256
+    report["unreadable_files"] = []
+    report["inconclusive"] = inconclusive
+    report["verdicts"] = {"tampered": 0, "no_trace": 0, "inconclusive": inconclusive["count"]}
+    return report
 
 
 def evaluate(loaded: LoadedModel, samples: list[Sample], device: str = "auto") -> dict:

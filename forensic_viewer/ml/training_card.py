@@ -12,6 +12,7 @@ import torch
 from . import metrics as m
 from .config import TrainConfig
 from .data import AUTHENTIC, TAMPERED, Sample
+from .domain import domain_of_files
 from .modelfile import ModelCard
 from .preprocess import RECIPES
 from .scoring import resolve_device, use_bf16
@@ -94,6 +95,10 @@ def make_card(
         training=m.json_safe(training),
         metrics=report,
         reproduce=reproduce_command(config, dataset.root),
+        domain=domain_of_files(
+            [s.path for s in parts["val"].samples],
+            f"validation split of {Path(dataset.root).name}: {len(parts['val'].samples)} files",
+        ),
         notes=("dry run: not a usable model. " if config.dry_run else "")
         + ("cancelled: best epoch so far. " if cancelled else ""),
     )

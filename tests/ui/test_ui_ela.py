@@ -12,7 +12,8 @@ from uihelp import images, jpeg_pixels, photo, wait_idle, window, write_jpeg  # 
 
 from forensic_viewer.core.ela import ela, ela_difference, render
 from forensic_viewer.core.images import orient
-from forensic_viewer.ui.viewer.document import ElaSettings
+from forensic_viewer.ui.network.verdict_badge import COLOURS, MEANING, NUMBERS_HELP
+from forensic_viewer.ui.viewer.document import ElaSettings, Verdict
 from forensic_viewer.ui.viewer.session import ElaFrame
 
 
@@ -207,16 +208,43 @@ def test_verdict_badge_without_a_model_offers_train_and_load(qtbot, window, imag
     # no model installed (the fixture hides the bundled folder): nothing looks like a verdict
     assert badge.state == "no_model" and badge.isVisible()
     assert badge.text.text() == "No model loaded"
-    assert badge.label is None and badge.p is None
+    assert badge.verdict is None
     assert badge.parent() is window.views.ela.view
     assert badge.train_button.isVisible() and badge.load_button.isVisible()
     assert window.session.current.verdict is None
     badge.set_running()
     assert badge.isVisible() and badge.text.text() == "Analysing..."
     assert not badge.train_button.isVisible()
-    badge.set_result("tampered", 0.87, "ela-cnn-casia")
-    assert badge.text.text() == "Tampered 87%"
-    assert "ela-cnn-casia" in badge.toolTip()
+    badge.set_result(Verdict("tampered", 0.474, "ela-cnn-casia", 0.420106, "reached it"))
+    assert badge.text.text() == "Tampered"  # not "Tampered 47%": 0.474 is no 47% confidence
+    assert badge.numbers.text() == "P(tampered) 0.47 ≥ threshold 0.42 · model ela-cnn-casia"
+    tip = badge.toolTip().splitlines()
+    assert tip[:3] == [
+        "Model: ela-cnn-casia",
+        MEANING["tampered"],
+        "Why: reached it",
+    ]
+    assert "P(tampered) 0.47 ≥ threshold 0.42." in tip and NUMBERS_HELP in tip
+    assert COLOURS["tampered"] in badge.text.styleSheet()
+    badge.set_result(Verdict("no_trace", 0.4201, "m", 0.420106, "below it"))
+    assert badge.text.text() == "No trace found"
+    assert badge.numbers.text() == "P(tampered) 0.42010 < threshold 0.42011 · model m"
+    assert COLOURS["no_trace"] in badge.text.styleSheet()
+    assert "not proof that the image is authentic" in badge.toolTip()
+    reason = "outside what model m was validated on (CASIA): 2000x1500 px, sides outside 256-384 px"
+    badge.set_result(Verdict("inconclusive", None, "m", 0.42, reason))
+    assert (badge.text.text(), badge.numbers.text()) == (
+        "Inconclusive",
+        "outside what model m was validated on",
+    )
+    assert f"Why: {reason}" in badge.toolTip().splitlines()
+    assert (
+        "P(tampered)" not in badge.toolTip() and COLOURS["inconclusive"] in badge.text.styleSheet()
+    )
+    badge.set_running()
+    assert not badge.numbers.isVisible() and badge.numbers.text() == ""
+    badge.set_result(Verdict("inconclusive", None, "m", 0.42, "not a JPEG (PNG): no blocks"))
+    assert badge.numbers.text() == "not a JPEG (PNG)"
     badge.set_no_model("No model")
     with qtbot.waitSignal(badge.loadModelRequested, timeout=1000):
         badge.load_button.click()

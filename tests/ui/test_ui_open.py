@@ -186,16 +186,21 @@ def test_the_same_file_by_another_name_or_twice_in_flight_opens_once(qtbot, wind
 
 def test_filmstrip_shows_verdicts_and_sorts_by_p_tampered(qtbot, window, images):
     from forensic_viewer.ui.viewer.document import Verdict
+    from forensic_viewer.ui.viewer.filmstrip import STATE_COLOURS
 
     window.open_paths(images)
     wait_idle(qtbot, window)
     a, b, c = window.session.documents
-    a.verdict = Verdict("authentic", 0.10, "m")
-    c.verdict = Verdict("tampered", 0.87, "m")
+    a.verdict = Verdict("no_trace", 0.10, "m", threshold=0.42, reason="below")
+    c.verdict = Verdict("tampered", 0.474, "m", threshold=0.42, reason="reached")
     for doc in (a, c):
         window.filmstrip.set_verdict(doc)
-    assert window.filmstrip.item_for(c.id).text().splitlines()[-1] == "Tampered 87%"
-    assert window.filmstrip.item_for(a.id).text().splitlines()[-1] == "Authentic 90%"
+    item_a, item_c = window.filmstrip.item_for(a.id), window.filmstrip.item_for(c.id)
+    assert item_c.text().splitlines()[-1] == "● Tampered 0.47"
+    assert item_a.text().splitlines()[-1] == "○ No trace 0.10"
+    assert item_c.foreground().color().name() == STATE_COLOURS["tampered"]
+    assert item_a.foreground().color().name() == STATE_COLOURS["no_trace"]
+    assert item_a.toolTip().endswith("\nNo trace found (model m): below")
     window.filmstrip.sort_by_p_tampered()
     assert window.filmstrip.doc_ids() == [c.id, a.id, b.id]  # unknown verdict last
     assert window.session.current is a  # sorting keeps the selection
@@ -204,3 +209,11 @@ def test_filmstrip_shows_verdicts_and_sorts_by_p_tampered(qtbot, window, images)
     assert window.session.current is b
     window.filmstrip.sort_by_opening_order()
     assert window.filmstrip.doc_ids() == [a.id, b.id, c.id]
+    b.verdict = Verdict("inconclusive", None, "m", threshold=0.42, reason="not a JPEG (PNG): x")
+    window.filmstrip.set_verdict(b)
+    item_b = window.filmstrip.item_for(b.id)
+    assert item_b.text().splitlines()[-1] == "? Inconclusive"
+    assert item_b.foreground().color().name() == STATE_COLOURS["inconclusive"]
+    assert item_b.toolTip().endswith("Inconclusive (model m): not a JPEG (PNG): x")
+    window.filmstrip.sort_by_p_tampered()
+    assert window.filmstrip.doc_ids() == [c.id, a.id, b.id]  # no P: last

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from uihelp import (
     VerdictGate,
     images,  # noqa: F401
@@ -23,8 +24,9 @@ from uihelp import (
 )
 
 from forensic_viewer.ml import modelformat
+from forensic_viewer.ml.verdict import HEADLINES
 from forensic_viewer.ui.network.verdict_badge import COLOURS
-from forensic_viewer.ui.viewer.document import verdict_text
+from forensic_viewer.ui.viewer.filmstrip import filmstrip_verdict
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,8 @@ def models(tmp_path_factory):
 
 
 def label_text(prediction) -> str:
-    p = prediction.p_tampered if prediction.label == "tampered" else 1 - prediction.p_tampered
-    return verdict_text(prediction.label, p)
+    """The badge's headline for a prediction: the state in words, never a percentage."""
+    return HEADLINES[prediction.verdict.state]
 
 
 def test_worker_delivers_the_verdict_to_the_badge(qtbot, window, images, models):
@@ -57,15 +59,19 @@ def test_worker_delivers_the_verdict_to_the_badge(qtbot, window, images, models)
     assert doc is window.session.current
     expected = reference_prediction(models["tiles"], images[0])
     assert doc.verdict.p_tampered == expected.p_tampered  # exactly Predictor.predict
-    assert doc.verdict.label == expected.label
+    assert doc.verdict.state == expected.verdict.state
     assert doc.verdict.model_name == "tiny-tiles" and doc.verdict.exact
     assert doc.verdict.tiles == 15  # 96 x 64 pixels, 32 px tiles every 16 px: 5 x 3
     badge = window.badge
     assert badge.state == "result" and badge.isVisible()
     assert badge.text.text() == label_text(expected)
-    assert COLOURS[expected.label] in badge.text.styleSheet()
+    assert COLOURS[expected.verdict.state] in badge.text.styleSheet()
+    numbers = expected.verdict.numbers()  # "P(tampered) 0.xx < threshold 0.50 (model tiny-tiles)"
+    assert badge.numbers.text() == numbers.replace(" (model tiny-tiles)", " · model tiny-tiles")
+    assert "%" not in badge.numbers.text() + badge.text.text()
     tip = badge.toolTip().splitlines()
     assert tip[0] == "Model: tiny-tiles"
+    assert f"Why: {expected.verdict.reason}" in tip
     assert "validation accuracy 87.5%, ROC AUC 0.931 on 64 validation images" in tip
     assert "not proof" in tip[-1]
     wait_idle(qtbot, window)
@@ -114,7 +120,10 @@ def test_result_for_an_image_left_behind_goes_to_the_filmstrip_not_the_badge(
     expected_first = reference_prediction(models["tiles"], images[0])
     expected_second = reference_prediction(models["tiles"], images[1])
     assert first.verdict.p_tampered == expected_first.p_tampered
-    assert window.filmstrip.item_for(first.id).text().splitlines()[-1] == label_text(expected_first)
+    assert window.filmstrip.item_for(first.id).text().splitlines()[-1] == filmstrip_verdict(
+        first.verdict
+    )
+    assert filmstrip_verdict(first.verdict).endswith(f"{expected_first.p_tampered:.2f}")
     # when the first image's verdict arrived, the badge (showing the second) did not take it
     assert shown_texts[0] == (first.id, "Analysing...")
     assert window.badge.text.text() == label_text(expected_second)
@@ -185,7 +194,8 @@ def test_report_contains_the_verdict_block(qtbot, window, images, models, tmp_pa
     assert verdict["weights_sha256"] == card["weights_sha256"] and len(card["weights_sha256"]) == 64
     assert verdict["p_tampered"] == expected.p_tampered
     assert verdict["threshold"] == card["threshold"] == 0.5
-    assert verdict["label"] == expected.label
+    assert verdict["verdict"] == expected.verdict.state
+    assert verdict["reason"] == expected.verdict.reason
     assert verdict["model_file"] == str(models["tiles"])
     # 112 x 64 pixels, 32 px tiles every 16 px: 6 x 3 tiles, the recipe's own stride
     assert (verdict["tiles"], verdict["tile_stride"], verdict["recipe_stride_used"]) == (
@@ -297,11 +307,16 @@ def test_images_evicted_from_memory_are_re_read_and_checked(qtbot, tmp_path, mod
     window.close()
 
 
-def test_verdict_text_never_claims_certainty():
-    from forensic_viewer.ui.viewer.document import percent
+def test_verdict_text_is_the_state_never_a_percentage():
+    from forensic_viewer.ui.viewer.document import Verdict, percent, verdict_text
 
-    assert verdict_text("tampered", 0.874) == "Tampered 87%"
-    assert verdict_text("authentic", 0.93) == "Authentic 93%"
+    texts = [
+        verdict_text(Verdict("tampered", 0.474, "m", 0.42)),
+        verdict_text(Verdict("no_trace", 0.01, "m", 0.42)),
+        verdict_text(Verdict("inconclusive", None, "m", 0.42, "not a JPEG (PNG)")),
+    ]
+    assert texts == ["Tampered", "No trace found", "Inconclusive"]
+    # percent() still words the heatmap's range without claiming certainty
     assert [percent(p) for p in (0.9949, 0.9951, 1.0, 0.0051, 0.0049, 0.0)] == [
         "99%",
         ">99%",
@@ -310,6 +325,51 @@ def test_verdict_text_never_claims_certainty():
         "<1%",
         "<1%",
     ]
+
+
+def test_png_and_out_of_domain_images_are_inconclusive_without_the_network(qtbot, window, tmp_path):
+    from forensic_viewer.ui.network.verdict_badge import MEANING
+
+    png = tmp_path / "shot.png"
+    Image.fromarray(photo(seed=4)).save(png)
+    jpeg = write_jpeg(tmp_path / "small.jpg", photo(seed=5))
+    narrow = save_tiny_model(
+        tmp_path / "models" / "narrow",
+        domain={"last_save": {"standard": [1, 100]}, "sides": [500, 4000], "validated_on": "big"},
+    )
+    window.choose_model(narrow)
+    window.network.heatmap.setChecked(True)
+    window.open_paths([png, jpeg])
+    wait_idle(qtbot, window)
+    first, second = window.session.documents
+    assert (first.verdict.state, first.verdict.p_tampered) == ("inconclusive", None)
+    assert first.verdict.reason.startswith("not a JPEG (PNG): ")
+    assert second.verdict.state == "inconclusive" and second.verdict.reason == (
+        "outside what model narrow was validated on (big): 96x64 px, sides outside 500-4000 px"
+    )
+    for doc in (first, second):
+        assert window.verdicts.outcome(doc).tiles == 0  # the network never ran
+        assert window.verdicts.outcome(doc).heatmap is None
+    window.session.set_current(second)
+    wait_idle(qtbot, window)
+    badge = window.badge
+    assert (badge.text.text(), badge.numbers.text()) == (
+        "Inconclusive",
+        "outside what model narrow was validated on",
+    )
+    assert MEANING["inconclusive"] in badge.toolTip().splitlines()
+    assert f"Why: {second.verdict.reason}" in badge.toolTip().splitlines()
+    assert window.heat_layer.overlay is None
+    assert window.network.heat_info.text() == "no heatmap: the model was not run on this image"
+    assert window.filmstrip.item_for(first.id).text().splitlines()[-1] == "? Inconclusive"
+    out = window.actions.export("report", tmp_path / "out" / "report.json")
+    verdict = json.loads(out.read_text(encoding="utf-8"))["verdict"]
+    assert (verdict["verdict"], verdict["p_tampered"], verdict["tiles"]) == (
+        "inconclusive",
+        None,
+        0,
+    )
+    assert verdict["reason"] == second.verdict.reason and verdict["model"] == "narrow"
 
 
 def test_viewer_and_cli_share_the_verdict_tile_budget():

@@ -122,6 +122,7 @@ class NetworkMixin:
         self.filmstrip.set_verdict(doc)
         if doc is self.session.current:
             self._update_badge()
+            self._describe_heat()
         if self.network.sort.isChecked() and not self._sort_timer.isActive():
             self._sort_timer.start(SORT_DELAY_MS)
         self._update_progress()
@@ -136,6 +137,11 @@ class NetworkMixin:
     def _describe_heat(self) -> None:
         overlay = self.heat_layer.overlay
         waiting = self.session.current is not None and self.verdicts.model_path is not None
+        outcome = self.verdicts.outcome(self.session.current)
+        if overlay is None and outcome is not None and outcome.p_tampered is None:
+            # inconclusive without running the model: there is no heatmap to wait for
+            self.network.heat_info.setText("no heatmap: the model was not run on this image")
+            return
         self.network.describe_overlay(overlay, waiting=waiting and overlay is None)
 
     def _update_progress(self) -> None:
@@ -155,9 +161,7 @@ class NetworkMixin:
         elif doc is None:
             self.badge.clear()
         elif (outcome := v.outcome(doc)) is not None:
-            self.badge.set_result(
-                outcome.label, doc.verdict.p_label, outcome.model_name, self._details(outcome)
-            )
+            self.badge.set_result(doc.verdict, self._details(outcome))
         elif doc.id in v.failures:
             self.badge.set_unavailable("No verdict for this image")
             self.badge.setToolTip(v.failures[doc.id])
@@ -169,10 +173,8 @@ class NetworkMixin:
     def _details(self, outcome: VerdictOutcome) -> str:
         card: CardText | None = self.verdicts.card
         lines = [card.summary()] if card is not None else []
-        lines.append(
-            f"P(tampered) {outcome.p_tampered:.3f}, threshold {outcome.threshold:.2f}; "
-            f"{outcome.seconds * 1000:.0f} ms"
-        )
+        if outcome.p_tampered is not None:
+            lines.append(f"{outcome.seconds * 1000:.0f} ms")
         if not outcome.exact:
             lines.append(
                 f"Large image: scored on {outcome.tiles} tiles every {outcome.tile_stride} px "

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from forensic_viewer.core.images import load_image, orient, pad_missing_rows
+from forensic_viewer.core.images import ImageFacts, load_image, orient, pad_missing_rows
+from forensic_viewer.ml.verdict import Verdict, before_model, from_probability  # torch-free
 
 DEFAULT_MAX_TILES = 160
 """Tiles per verdict at most: ``ml.predict.VERDICT_MAX_TILES`` (not imported: it loads torch)."""
@@ -36,8 +37,8 @@ class VerdictOutcome:
     model_path: Path
     model_name: str
     weights_sha256: str
-    p_tampered: float
-    label: str
+    verdict: Verdict
+    """tampered / no_trace / inconclusive with its reason (ml.verdict)."""
     threshold: float
     seconds: float
     """Worker time for this verdict (ELA renderings and network; decoding if it reloaded)."""
@@ -49,6 +50,11 @@ class VerdictOutcome:
     """True when the verdict is exactly ``Predictor.predict`` (False: widened tile stride)."""
     heatmap: object | None = None
     """ml.predict.TileHeatmap on the stored pixel grid, or None if not computed."""
+
+    @property
+    def p_tampered(self) -> float | None:
+        """None when the model did not run (an inconclusive verdict)."""
+        return self.verdict.p_tampered
 
 
 @dataclass(frozen=True)
@@ -90,14 +96,33 @@ def compute_verdict(
     max_tiles: int = DEFAULT_MAX_TILES,
     cancel: Cancel = None,
     expected_sha256: str | None = None,
+    facts: ImageFacts | None = None,
 ) -> VerdictOutcome:
     """The verdict for stored-grid ``pixels`` (or the file at ``path`` when they were evicted).
 
+    With the image's ``facts``, a file that lacks the evidence or is outside the model card's
+    domain gets an 'inconclusive' verdict without running the network (and no heatmap).
     Tile models always return their heatmap (the same network pass); resize models compute one
     only when ``want_heatmap``. A file re-read from disk must still have ``expected_sha256``:
     a verdict is never given for other bytes than the ones the window shows.
     """
     started = time.perf_counter()
+    card = predictor.loaded.card
+    early = None if facts is None else before_model(facts, card)
+    if early is not None:
+        return VerdictOutcome(
+            doc_id=doc_id,
+            model_path=Path(predictor.loaded.path),
+            model_name=predictor.name,
+            weights_sha256=card.weights_sha256,
+            verdict=early,
+            threshold=float(predictor.threshold),
+            seconds=time.perf_counter() - started,
+            recipe_mode=getattr(predictor.recipe, "mode", "localiser"),
+            tiles=0,
+            tile_stride=None,
+            exact=True,
+        )
     if getattr(predictor, "needs_file", False):
         return _localiser_verdict(predictor, doc_id, path, cancel, expected_sha256, started)
     if pixels is None:
@@ -123,9 +148,8 @@ def compute_verdict(
         doc_id=doc_id,
         model_path=Path(predictor.loaded.path),
         model_name=predictor.name,
-        weights_sha256=predictor.loaded.card.weights_sha256,
-        p_tampered=float(probability),
-        label=predictor.label_for(probability),
+        weights_sha256=card.weights_sha256,
+        verdict=from_probability(float(probability), card),
         threshold=float(predictor.threshold),
         seconds=time.perf_counter() - started,
         recipe_mode=recipe.mode,
@@ -151,8 +175,7 @@ def _localiser_verdict(predictor, doc_id, path, cancel, expected_sha256, started
         model_path=Path(predictor.loaded.path),
         model_name=predictor.name,
         weights_sha256=predictor.loaded.card.weights_sha256,
-        p_tampered=float(prediction.p_tampered),
-        label=prediction.label,
+        verdict=from_probability(float(prediction.p_tampered), predictor.loaded.card),
         threshold=float(predictor.threshold),
         seconds=time.perf_counter() - started,
         recipe_mode="localiser",

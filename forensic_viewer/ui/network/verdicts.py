@@ -193,7 +193,9 @@ class VerdictController(QObject):
         heat_wanted = self.want_heatmap
         if current is not None and current.id not in self.failures:
             outcome = self.outcomes.get(current.id)
-            if outcome is None or (heat_wanted and outcome.heatmap is None):
+            # an inconclusive outcome (model not run) has no heatmap to compute
+            ran = outcome is not None and outcome.p_tampered is not None
+            if outcome is None or (heat_wanted and ran and outcome.heatmap is None):
                 return current, heat_wanted
         for doc in self.session.documents:
             if self._needs_verdict(doc):
@@ -227,6 +229,7 @@ class VerdictController(QObject):
                 max_tiles=self.max_tiles,
                 cancel=lambda: box["worker"].abort_requested,
                 expected_sha256=doc.facts.sha256,
+                facts=doc.facts,
             )
 
         worker = Worker(job)
@@ -249,10 +252,12 @@ class VerdictController(QObject):
             return
         self.outcomes[doc.id] = outcome
         doc.verdict = Verdict(
-            label=outcome.label,
+            state=outcome.verdict.state,
             p_tampered=outcome.p_tampered,
             model_name=outcome.model_name,
             threshold=outcome.threshold,
+            reason=outcome.verdict.reason,
+            false_alarm_rate=outcome.verdict.false_alarm_rate,
             card_sha256=outcome.weights_sha256,
             model_file=str(outcome.model_path),
             tiles=outcome.tiles,

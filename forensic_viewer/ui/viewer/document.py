@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from forensic_viewer.core.images import ImageFacts, is_image_path, orient
+from forensic_viewer.ml.verdict import HEADLINES, format_p_and_threshold  # torch-free
 
 THUMBNAIL_SIZE = 160
 DEFAULT_CACHE_BYTES = 640 * 1024 * 1024
@@ -66,12 +67,17 @@ class ElaSettings:
 
 @dataclass
 class Verdict:
-    """The network's opinion on a document (filled by ui.verdicts for the active model)."""
+    """The network's verdict on a document (filled by ui.verdicts for the active model).
 
-    label: str
-    p_tampered: float
+    ``state`` is ml.verdict's: 'tampered', 'no_trace' or 'inconclusive' (then ``p_tampered`` is
+    None when the model did not run, and ``reason`` says why)."""
+
+    state: str
+    p_tampered: float | None
     model_name: str
     threshold: float = 0.5
+    reason: str = ""
+    false_alarm_rate: float | None = None
     card_sha256: str = ""
     """The model card's ``weights_sha256``: identifies exactly which weights gave the verdict."""
     model_file: str = ""
@@ -81,36 +87,44 @@ class Verdict:
     exact: bool = True
     """False when a big image was scored with a wider tile stride than the model's recipe."""
 
-    @property
-    def p_label(self) -> float:
-        """Probability of ``label`` itself ('Authentic 93%' means P(authentic) = 0.93)."""
-        p = float(self.p_tampered)
-        return p if self.label.lower() == "tampered" else 1.0 - p
-
     def as_dict(self) -> dict:
         return {
-            "label": self.label,
+            "verdict": self.state,
+            "reason": self.reason,
             "p_tampered": self.p_tampered,
             "threshold": self.threshold,
+            "false_alarm_rate": self.false_alarm_rate,
             "model": self.model_name,
             "weights_sha256": self.card_sha256,
             "model_file": self.model_file,
-            "tiles": self.tiles,
+            "tiles": self.tiles if self.p_tampered is not None else 0,
             "tile_stride": self.tile_stride,
             "recipe_stride_used": self.exact,
-            "note": "a network's estimate, not proof: weigh it with the ELA and the metadata",
+            "note": "a network's estimate, not proof: weigh it with the ELA and the metadata. "
+            "'no_trace' means no evidence of tampering was found, not that the image is authentic",
         }
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """'Tampered' / 'No trace found' / 'Inconclusive': the state, never a percentage (a
+    P(tampered) of 0.47 above a 0.42 threshold is 'Tampered', not 'Tampered 47%')."""
+    return HEADLINES.get(verdict.state, verdict.state)
+
+
+def verdict_numbers(verdict: Verdict) -> str:
+    """'P(tampered) 0.47 ≥ threshold 0.42', printed so the order of the numbers matches the
+    state (ml.verdict.format_p_and_threshold), or '' when the model did not run."""
+    if verdict.p_tampered is None:
+        return ""
+    p, threshold = format_p_and_threshold(verdict.p_tampered, verdict.threshold)
+    sign = "≥" if verdict.p_tampered >= verdict.threshold else "<"
+    return f"P(tampered) {p} {sign} threshold {threshold}"
 
 
 def percent(p: float) -> str:
     """A probability for people: '87%'; never '100%' or '0%', which a network cannot claim."""
     text = f"{p:.0%}"
     return {"100%": ">99%", "0%": "<1%"}.get(text, text)
-
-
-def verdict_text(label: str, p_label: float) -> str:
-    """'Tampered 87%' / 'Authentic 93%': the label and the probability of that label."""
-    return f"{label.capitalize()} {percent(p_label)}"
 
 
 _ids = itertools.count(1)

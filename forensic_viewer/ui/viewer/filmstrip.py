@@ -19,12 +19,31 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
 
+from forensic_viewer.ml.verdict import format_p_and_threshold  # torch-free
+
 from ..viewer.document import Document, printable, verdict_text
 
 DOC_ID_ROLE = Qt.ItemDataRole.UserRole
 P_TAMPERED_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ROLE = Qt.ItemDataRole.UserRole + 2
 ICON_SIZE = 96
+STATE_COLOURS = {"tampered": "#c0392b", "no_trace": "#2e6da4", "inconclusive": "#a66d00"}
+"""Red for tampered; blue, not a reassuring green, for no trace found; amber for inconclusive."""
+STATE_MARKS = {
+    "tampered": ("●", "Tampered"),
+    "no_trace": ("○", "No trace"),
+    "inconclusive": ("?", "Inconclusive"),
+}
+
+
+def filmstrip_verdict(verdict) -> str:
+    """'● Tampered 0.47' / '○ No trace 0.12' (P(tampered), printed so that its order against
+    the threshold matches the state) / '? Inconclusive' (the reason is in the tooltip)."""
+    mark, word = STATE_MARKS.get(verdict.state, ("", verdict.state))
+    if verdict.p_tampered is None:
+        return f"{mark} {word}"
+    p, _ = format_p_and_threshold(verdict.p_tampered, verdict.threshold)
+    return f"{mark} {word} {p}"
 
 
 def array_to_pixmap(array: np.ndarray) -> QPixmap:
@@ -105,9 +124,14 @@ class Filmstrip(QListWidget):
             return
         w, h = doc.display_size
         lines = [doc.name, f"{w} x {h}"]
+        tip = printable(str(doc.path))
         if doc.verdict is not None:
-            lines.append(verdict_text(doc.verdict.label, doc.verdict.p_label))
+            lines.append(filmstrip_verdict(doc.verdict))
+            tip += f"\n{verdict_text(doc.verdict)} (model {doc.verdict.model_name})"
+            if doc.verdict.reason:
+                tip += f": {doc.verdict.reason}"
         item.setText("\n".join(lines))
+        item.setToolTip(tip)
 
     def remove_document(self, doc_id: int) -> None:
         item = self.item_for(doc_id)
@@ -146,14 +170,14 @@ class Filmstrip(QListWidget):
             return
         self.update_document(doc)
         verdict = doc.verdict
-        item.setData(P_TAMPERED_ROLE, None if verdict is None else float(verdict.p_tampered))
-        colour = None
-        if verdict is not None:
-            colour = "#c0392b" if verdict.label.lower() == "tampered" else "#1e8449"
+        p = None if verdict is None else verdict.p_tampered
+        item.setData(P_TAMPERED_ROLE, None if p is None else float(p))
+        colour = None if verdict is None else STATE_COLOURS.get(verdict.state)
         item.setForeground(QBrush(QColor(colour)) if colour else QBrush())
 
     def sort_by_p_tampered(self, descending: bool = True) -> None:
-        """Most suspicious first (unknown verdicts last); ``sort_by_opening_order`` undoes it."""
+        """Most suspicious first by P(tampered); unknown and inconclusive verdicts (no P) last.
+        ``sort_by_opening_order`` undoes it."""
 
         def key(item: QListWidgetItem) -> tuple:
             p = item.data(P_TAMPERED_ROLE)
