@@ -72,6 +72,7 @@ def test_worker_delivers_the_verdict_to_the_badge(qtbot, window, images, models)
     tip = badge.toolTip().splitlines()
     assert tip[0] == "Model: tiny-tiles"
     assert f"Why: {expected.verdict.reason}" in tip
+    assert "validated domain: not declared by this card" in tip
     assert "validation accuracy 87.5%, ROC AUC 0.931 on 64 validation images" in tip
     assert "not proof" in tip[-1]
     wait_idle(qtbot, window)
@@ -359,6 +360,10 @@ def test_png_and_out_of_domain_images_are_inconclusive_without_the_network(qtbot
     )
     assert MEANING["inconclusive"] in badge.toolTip().splitlines()
     assert f"Why: {second.verdict.reason}" in badge.toolTip().splitlines()
+    assert (
+        "validated on (big): JPEG; 500-4000 px sides; last save standard tables q1-100"
+        in badge.toolTip().splitlines()
+    )
     assert window.heat_layer.overlay is None
     assert window.network.heat_info.text() == "no heatmap: the model was not run on this image"
     assert window.filmstrip.item_for(first.id).text().splitlines()[-1] == "? Inconclusive"

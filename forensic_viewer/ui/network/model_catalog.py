@@ -151,6 +151,20 @@ class CardText:
         where = f" on {count} validation images" if isinstance(count, int) else ""
         return "validation " + ", ".join(bits) + where
 
+    def describe_domain(self) -> str:
+        """'validated on: JPEG; 256-384 px sides; ...' or that the card declares no domain."""
+        from forensic_viewer.ml.domain import Domain  # torch-free
+
+        data = self.data.get("domain")
+        if not data:
+            return "validated domain: not declared by this card"
+        try:
+            domain = Domain.from_dict(data)
+        except ValueError as error:
+            return f"validated domain: invalid ({error})"
+        where = f" ({domain.validated_on})" if domain.validated_on else ""
+        return f"validated on{where}: {domain.describe()}"
+
     def summary(self) -> str:
         """A few lines for the badge's tooltip."""
         lines = [
@@ -161,6 +175,7 @@ class CardText:
         ]
         if self.threshold is not None:
             lines.append(f"threshold {self.threshold:.2f} on P(tampered)")
+        lines.append(self.describe_domain())
         notes = str(self.data.get("notes") or "").strip()
         if notes:
             lines.append(f"notes: {notes}")
