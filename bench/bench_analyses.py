@@ -57,15 +57,18 @@ def pixel_auc(score: np.ndarray, mask: np.ndarray) -> float:
     return roc_auc(mask.ravel().astype(int), score.ravel())
 
 
+WINDOW = 3  # the analysis's default neighbourhood; --window 1 gives the paper's block-wise map
+
+
 def dq_suspicion(path: Path, pixels: np.ndarray) -> tuple[np.ndarray, str]:
     """The dq map read as 'lacks the image's own trace' (see the module docstring)."""
     luma = read_luma(path)
     plane = luma_plane(luma)
     unreliable = clipped_blocks(pixels, luma.coefficients.shape[:2])
-    aligned = aligned_map(luma, plane, 6, unreliable)
+    aligned = aligned_map(luma, plane, 6, unreliable, window=WINDOW)
     if any(fit.informative for fit in aligned.modes):
         return 1.0 - aligned.probability, "aligned"
-    na = non_aligned_map(luma, plane, 6, unreliable)
+    na = non_aligned_map(luma, plane, 6, unreliable, window=WINDOW)
     if na.detected:
         share = float((na.probability > 0.5).mean())
         return (na.probability if share < 0.5 else 1.0 - na.probability), "non-aligned"
@@ -179,7 +182,11 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=104, help="generator target photos")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=("casia", "web", "camera"), default=None)
+    parser.add_argument("--window", type=int, default=WINDOW, help="dq neighbourhood (blocks)")
     args = parser.parse_args()
+    global WINDOW
+    WINDOW = args.window
+    print(f"dq neighbourhood {WINDOW}x{WINDOW} blocks", flush=True)
     if args.only in (None, "casia") and (CASIA / "MANIFEST.tsv").is_file():
         print("\n".join(casia(args.casia_step)), flush=True)
     if CAMERA.is_dir():

@@ -80,13 +80,16 @@ def test_single_compression_is_not_detected(files):
     assert result.findings[0].text.startswith("No aligned double compression")
 
 
-def test_pasted_region_is_dark_in_the_aligned_map(files):
-    probability = run(files["splice"]).image
+@pytest.mark.parametrize(
+    ("window", "inside_below", "outside_above"), [(1, 0.5, 0.95), (3, 0.1, 0.97)]
+)
+def test_pasted_region_is_dark_in_the_aligned_map(files, window, inside_below, outside_above):
+    probability = run(files["splice"], window=window).image
     inside = probability[8:16, 16:24]
     outside = probability.copy()
-    outside[8:16, 16:24] = np.nan
-    assert float(inside.mean()) < 0.5
-    assert float(np.nanmean(outside)) > 0.95
+    outside[7:17, 15:25] = np.nan  # the pooled window reaches one block beyond the region
+    assert float(inside.mean()) < inside_below
+    assert float(np.nanmean(outside)) > outside_above
 
 
 def test_non_aligned_grid_shift_is_found(files):
@@ -104,7 +107,7 @@ def test_not_applicable_to_png_and_cancel(files):
     analysis = REGISTRY["dq"]
     assert "not a JPEG" in analysis.applies_to(load_image(files["png"]))
     with pytest.raises(AnalysisCancelled):
-        analysis.run(load_image(files["double"]), {"modes": 6, "show": "aligned"},
+        analysis.run(load_image(files["double"]), {"modes": 6, "window": 3, "show": "aligned"},
                      lambda f: None, lambda: True)  # fmt: skip
 
 

@@ -15,6 +15,11 @@ MODES = Param(
     "modes", "DCT modes", "int", 6, minimum=1, maximum=15,
     help="How many low-frequency DCT modes (zigzag order, DC first) are modelled.",
 )  # fmt: skip
+WINDOW = Param(
+    "window", "Neighbourhood", "int", 3, minimum=1, maximum=9,
+    help="Blocks per side whose evidence is pooled for each block (1: block by block, as in "
+    "Bianchi & Piva; 3: each block with its 8 neighbours).",
+)  # fmt: skip
 SHOW = Param(
     "show", "Show", "choice", "aligned", choices=("aligned", "non-aligned"),
     help="aligned: P(compressed twice on this 8x8 grid); non-aligned: P(compressed before on a "
@@ -43,7 +48,7 @@ class DoubleJpegAnalysis:
         "first save, or in flat or saturated areas (few non-zero coefficients); a dark map over "
         "the whole image just means a single compression."
     )
-    params = (MODES, SHOW)
+    params = (MODES, WINDOW, SHOW)
 
     def applies_to(self, image: LoadedImage) -> str | None:
         if image.facts.format != "JPEG":
@@ -64,10 +69,11 @@ class DoubleJpegAnalysis:
         check_cancel(cancel)
         modes = int(params["modes"])
         unreliable = clipped_blocks(image.pixels, luma.coefficients.shape[:2])
-        aligned = aligned_map(luma, plane, modes, unreliable, cancel)
+        window = int(params["window"])
+        aligned = aligned_map(luma, plane, modes, unreliable, cancel, window)
         check_cancel(cancel)
         progress(0.5)
-        na = non_aligned_map(luma, plane, modes, unreliable, cancel)
+        na = non_aligned_map(luma, plane, modes, unreliable, cancel, window)
         check_cancel(cancel)
         informative = [fit for fit in aligned.modes if fit.informative]
         findings = []
