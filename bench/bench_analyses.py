@@ -6,6 +6,7 @@
 - The generator's web-donor splices (``ml.synthetic``, kinds ``splice_web`` and
   ``splice_web_resized``, from ``../shared/datasets/camera-originals``): the dq map.
 - The generator's camera-donor splices (``splice_camera``): the noise map (deviation).
+- The camera originals' EXIF thumbnails: how many an untouched file gets flagged as mismatched.
 
 Every map is brought to the pixel grid (each cell repeated) and scored per image with the exact
 ROC AUC against the mask; the median over images is reported, with the share of images above 0.5.
@@ -176,20 +177,54 @@ def generated(kinds: tuple[str, ...], photos: int, seed: int, analysis: str) -> 
     return lines
 
 
+def thumbnails() -> list[str]:
+    """The thumbnail comparison on untouched camera files: every mismatch is a false alarm."""
+    from forensic_viewer.core.analyses.thumbnail import MISMATCH_LOCAL, MISMATCH_MEAN
+    from forensic_viewer.core.thumbnail import (
+        decode_thumbnail,
+        exif_thumbnail_bytes,
+        match_thumbnail,
+    )
+
+    means, locals_, flagged, without = [], [], [], 0
+    photos = (CAMERA / "photos").iterdir()
+    for path in sorted(p for p in photos if p.suffix.lower() in (".jpg", ".jpeg")):
+        data = exif_thumbnail_bytes(path)
+        thumbnail = None if data is None else decode_thumbnail(data)
+        if thumbnail is None:
+            without += 1
+            continue
+        match = match_thumbnail(load_image(path).pixels, thumbnail)
+        means.append(match.mean_difference)
+        locals_.append(match.local_difference)
+        if match.mean_difference > MISMATCH_MEAN or match.local_difference > MISMATCH_LOCAL:
+            flagged.append(
+                f"{path.name} ({match.mean_difference:.1f} / {match.local_difference:.1f})"
+            )
+    return [
+        f"camera originals: {len(means)} with an EXIF thumbnail, {without} without",
+        f"  mean difference: median {statistics.median(means):.1f}, max {max(means):.1f}; "
+        f"98th percentile: median {statistics.median(locals_):.1f}, max {max(locals_):.1f}",
+        f"  flagged as mismatch (false alarms): {len(flagged)} {flagged}",
+    ]
+
+
 def main() -> int:
+    global WINDOW
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--casia-step", type=int, default=1, help="every Nth CASIA tampered file")
     parser.add_argument("--photos", type=int, default=104, help="generator target photos")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("casia", "web", "camera"), default=None)
+    parser.add_argument("--only", choices=("casia", "web", "camera", "thumbnails"), default=None)
     parser.add_argument("--window", type=int, default=WINDOW, help="dq neighbourhood (blocks)")
     args = parser.parse_args()
-    global WINDOW
     WINDOW = args.window
     print(f"dq neighbourhood {WINDOW}x{WINDOW} blocks", flush=True)
     if args.only in (None, "casia") and (CASIA / "MANIFEST.tsv").is_file():
         print("\n".join(casia(args.casia_step)), flush=True)
     if CAMERA.is_dir():
+        if args.only in (None, "thumbnails"):
+            print("\n".join(thumbnails()), flush=True)
         if args.only in (None, "web"):
             kinds = ("splice_web", "splice_web_resized")
             print("\n".join(generated(kinds, args.photos, args.seed, "dq")), flush=True)
