@@ -123,7 +123,16 @@ def test_the_printed_numbers_never_contradict_the_label(p, threshold):
     verdict = v.from_probability(p, card(threshold, domain={}))
     assert verdict.state == ("tampered" if p >= threshold else "no_trace")
     p_text, t_text = v.format_p_and_threshold(p, threshold)
-    assert (float(p_text) >= float(t_text)) == (verdict.state == "tampered")
+    tampered = verdict.state == "tampered"
+    if p_text.startswith("<"):  # a bound, never a false 0: "<0.0001 < threshold 0.4200"
+        bound = float(p_text[1:])
+        assert 0.0 < p < bound and (tampered or bound <= float(t_text))
+    elif p_text.startswith(">"):  # a bound, never a false 1
+        bound = float(p_text[1:])
+        assert bound < p < 1.0 and (bound >= float(t_text)) == tampered
+    else:
+        assert (float(p_text) >= float(t_text)) == (verdict.state == "tampered")
+        assert float(p_text) not in (0.0, 1.0) or float(p_text) == p  # never a false certainty
     assert "%" not in verdict.numbers() and "%" not in verdict.headline
     assert ("≥" in verdict.numbers()) == (verdict.state == "tampered")
 
@@ -131,6 +140,11 @@ def test_the_printed_numbers_never_contradict_the_label(p, threshold):
 def test_near_threshold_prints_enough_decimals():
     assert v.format_p_and_threshold(0.4201, 0.420106) == ("0.42010", "0.42011")
     assert v.format_p_and_threshold(0.474, 0.420106) == ("0.47", "0.42")
+    assert v.format_p_and_threshold(0.9996, 0.42) == ("0.9996", "0.4200")
+    assert v.format_p_and_threshold(0.99996, 0.42) == (">0.9999", "0.4200")
+    assert v.format_p_and_threshold(3e-8, 0.42) == ("<0.0001", "0.4200")
+    assert v.format_p_and_threshold(0.001, 0.42) == ("0.001", "0.420")
+    assert v.format_p_and_threshold(1.0, 0.42) == ("1.00", "0.42")
 
 
 def test_a_verdict_cannot_be_built_against_its_number():

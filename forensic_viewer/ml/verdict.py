@@ -38,6 +38,8 @@ MIN_SIDE = 32
 """Pixels on the shorter side below which no model is asked (4 JPEG blocks: too few regions to
 compare). A card's domain sets the real floor of its model (256 px for the default)."""
 CAUSES = ("model", "not_jpeg", "too_small", "damaged", "nothing_to_compare", "outside_domain")
+EXTREME_DECIMALS = 4
+"""P(tampered) nearer 0 or 1 than this many decimals show is printed as a bound (<0.0001)."""
 DAMAGED_NOTE = "JPEG data is corrupt"
 """Start of the note core.images writes for a JPEG whose entropy-coded data is damaged."""
 
@@ -101,12 +103,22 @@ class Verdict:
 
 def format_p_and_threshold(p: float, threshold: float) -> tuple[str, str]:
     """Both numbers with the fewest decimals (at least 2) at which their printed order agrees
-    with the verdict: rounding never turns p >= threshold around, but p just below the threshold
-    could print equal to it, which would read as 'tampered' beside a 'no trace found'."""
+    with the verdict, and P is not printed as 0 or 1 unless it is: rounding never turns
+    p >= threshold around, but p just below the threshold could print equal to it (reading as
+    'tampered' beside 'no trace found'), and 0.99996 printed as 1.00 would claim certainty.
+    P closer to 0 or 1 than 4 decimals show is printed as '<0.0001' or '>0.9999'."""
     for decimals in range(2, 13):
         p_text, t_text = f"{p:.{decimals}f}", f"{threshold:.{decimals}f}"
-        if (p >= threshold) == (float(p_text) >= float(t_text)):
+        ordered = (p >= threshold) == (float(p_text) >= float(t_text))
+        certain = float(p_text) in (0.0, 1.0) and float(p_text) != p
+        if ordered and not certain:
             return p_text, t_text
+        if ordered and decimals >= EXTREME_DECIMALS:
+            step, tampered, shown = 10.0**-decimals, p >= threshold, float(t_text)
+            if p < 0.5 and (tampered or step <= shown):
+                return f"<{step:.{decimals}f}", t_text
+            if p >= 0.5 and tampered == (1 - step >= shown):
+                return f">{1 - step:.{decimals}f}", t_text
     return repr(float(p)), repr(float(threshold))
 
 
