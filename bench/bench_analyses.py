@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package and bench.photos
 
 from forensic_viewer.core.analyses import REGISTRY, run_analysis  # noqa: E402
 from forensic_viewer.core.dq_maps import aligned_map, clipped_blocks, non_aligned_map  # noqa: E402
@@ -209,17 +209,57 @@ def thumbnails() -> list[str]:
     ]
 
 
+def speed(rounds: int) -> list[str]:
+    """Seconds per view on a 12 MP JPEG (a mosaic of CASIA photos saved at q75 then q90, so the
+    dq map has work to do), interleaved with the reference: our exact ELA at q90 on the same
+    pixels. Median of ``rounds``; ratios are to the ELA of the same round."""
+    import io
+
+    from bench.photos import mosaic
+    from forensic_viewer.core.ela import ela
+
+    pixels = mosaic(4000, 3000)
+    first = io.BytesIO()
+    Image.fromarray(pixels).save(first, "JPEG", quality=75)
+    resaved = np.asarray(Image.open(io.BytesIO(first.getvalue())).convert("RGB"))
+    times: dict[str, list[float]] = {"ELA q90 (reference)": [], "dq": [], "noise": []}
+    times["thumbnail"] = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mosaic.jpg"
+        Image.fromarray(resaved).save(path, "JPEG", quality=90)
+        image = load_image(path)
+        for _ in range(rounds):
+            for name in times:
+                start = time.perf_counter()
+                if name.startswith("ELA"):
+                    ela(image.pixels, 90)
+                else:
+                    run_analysis(REGISTRY[name], image)
+                times[name].append(time.perf_counter() - start)
+    reference = statistics.median(times["ELA q90 (reference)"])
+    lines = [f"speed, 12 MP JPEG (4000x3000), median of {rounds} interleaved rounds"]
+    for name, values in times.items():
+        median = statistics.median(values)
+        lines.append(f"  {name:<22} {median:7.2f} s  {median / reference:6.1f}x ELA")
+    return lines
+
+
 def main() -> int:
     global WINDOW
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--casia-step", type=int, default=1, help="every Nth CASIA tampered file")
     parser.add_argument("--photos", type=int, default=104, help="generator target photos")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("casia", "web", "camera", "thumbnails"), default=None)
+    parser.add_argument(
+        "--only", choices=("casia", "web", "camera", "thumbnails", "speed"), default=None
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="speed rounds")
     parser.add_argument("--window", type=int, default=WINDOW, help="dq neighbourhood (blocks)")
     args = parser.parse_args()
     WINDOW = args.window
     print(f"dq neighbourhood {WINDOW}x{WINDOW} blocks", flush=True)
+    if args.only in (None, "speed"):
+        print("\n".join(speed(args.rounds)), flush=True)
     if args.only in (None, "casia") and (CASIA / "MANIFEST.tsv").is_file():
         print("\n".join(casia(args.casia_step)), flush=True)
     if CAMERA.is_dir():
