@@ -51,6 +51,16 @@ def _pct(value) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
 
 
+def _flag(row: dict, flagged: str = "flagged", over: str = "over_threshold") -> str:
+    """The share flagged, and beside it the share with P(tampered) >= threshold when the verdict
+    rules (inconclusive outside a model's domain) make the two differ."""
+    text = _pct(row.get(flagged))
+    raw = row.get(over)
+    if raw is not None and not math.isnan(raw) and _pct(raw) != text:
+        text += f" (p≥t {_pct(raw)})"
+    return text
+
+
 def _num(value) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.3f}"
 
@@ -73,7 +83,7 @@ def markdown(results: dict[str, dict]) -> str:
             n = first["authentic"][kind]["n"]
             rows.append(
                 [f"authentic flagged: {kind} (n={n})"]
-                + [_pct(cameras[s]["authentic"][kind]["flagged"]) for s in names]
+                + [_flag(cameras[s]["authentic"][kind]) for s in names]
             )
         rows.append(
             ["authentic inconclusive (all kinds)"]
@@ -81,16 +91,15 @@ def markdown(results: dict[str, dict]) -> str:
         )
         for figure, key, fmt in (
             ("image AUC vs its pairs", "auc", _num),
-            ("tampered flagged", "flagged", _pct),
+            ("tampered flagged", None, _flag),
             ("pixel AUC median", "pixel_auc", _num),
             ("pixel F1 median", "pixel_f1", _num),
         ):
             for kind in (*TAMPERED_KINDS, "all tampering"):
                 n = first["tampering"][kind]["n"]
-                rows.append(
-                    [f"{figure}: {kind} (n={n})"]
-                    + [fmt(cameras[s]["tampering"][kind][key]) for s in names]
-                )
+                cells = [cameras[s]["tampering"][kind] for s in names]
+                cells = [fmt(c) if key is None else fmt(c[key]) for c in cells]
+                rows.append([f"{figure}: {kind} (n={n})", *cells])
         parts.append("### Camera originals, held-out makes\n\n" + _table(["figure", *names], rows))
         rows = []
         for bucket in [b[0] for b in QUALITY_BUCKETS] + ["own tables"]:
@@ -118,13 +127,21 @@ def markdown(results: dict[str, dict]) -> str:
         label = f"{category} ({first['authentic_n']} au + {first['n']} tp)"
         for figure, key, fmt in (
             ("image AUC", "auc", _num),
-            ("authentic flagged", "authentic_flagged", _pct),
-            ("tampered flagged", "flagged", _pct),
+            ("authentic flagged", "authentic", _flag),
+            ("tampered flagged", "tampered", _flag),
             ("inconclusive (authentic)", "authentic_inconclusive", _pct),
             ("pixel AUC median", "pixel_auc", _num),
             ("pixel F1 median", "pixel_f1", _num),
         ):
-            rows.append([f"{label}: {figure}"] + [fmt(cells[s][key]) for s in names])
+            if key == "authentic":
+                values = [
+                    _flag(cells[s], "authentic_flagged", "authentic_over_threshold") for s in names
+                ]
+            elif key == "tampered":
+                values = [_flag(cells[s]) for s in names]
+            else:
+                values = [fmt(cells[s][key]) for s in names]
+            rows.append([f"{label}: {figure}", *values])
     if rows:
         parts.append("### CASIA v1 validation split\n\n" + _table(["figure", *names], rows))
     timing = [
@@ -134,6 +151,26 @@ def markdown(results: dict[str, dict]) -> str:
     header = ["scorer", "wall time", "CPU time (all threads)", "images"]
     parts.append("### Scoring time\n\n" + _table(header, timing))
     return "\n\n".join(parts) + "\n"
+
+
+def reverdict(result: dict, scorer) -> dict:
+    """A stored run's figures again, with the states the scorer's verdict rules give each file
+    (``ml.scorers.verdict_gate``) and its stored P(tampered)."""
+    from forensic_viewer.ml.detection_metrics import Scored
+    from forensic_viewer.ml.scorers import INCONCLUSIVE, state_for, verdict_gate
+    from forensic_viewer.ml.suite import SuiteItem
+
+    scored, rows = [], []
+    for row in result["images_scored"]:
+        p = row["p"]
+        gate = verdict_gate(Path(row["file"]).read_bytes(), scorer.card)
+        state = INCONCLUSIVE if gate is not None else state_for(p, scorer.threshold)
+        keys = ("file", "label", "kind", "category", "group", "quality")
+        item = SuiteItem(*(row[k] for k in keys))
+        over = None if p is None else p >= scorer.threshold
+        scored.append(Scored(item, p, state, row["pixel_auc"], row["pixel_f1"], over))
+        rows.append({**row, "state": state})
+    return {**result, "summary": summarise(scored), "images_scored": rows}
 
 
 def _nan_back(value):
@@ -169,6 +206,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
+        "--reverdict",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="with --combine: recompute that model's verdict states (ml.verdict rules of its "
+        "card) from the stored P(tampered), without scoring again",
+    )
+    p.add_argument(
         "--combine",
         nargs="+",
         type=Path,
@@ -185,6 +230,11 @@ def main(argv=None) -> int:
         results = {}
         for path in args.combine:
             results.update(json.loads(path.read_text(encoding="utf-8"))["results"])
+        for spec in args.reverdict:
+            scorer = load_scorer(spec)
+            results[scorer.name] = reverdict(results[scorer.name], scorer)
+        if args.json:
+            args.json.write_text(json.dumps(json_safe({"results": results}), indent=1))
         text = markdown(_nan_back(results))
         print(text)
         if args.markdown:

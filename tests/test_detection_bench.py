@@ -116,8 +116,9 @@ def _item(kind: str, label: int, group: str, quality: str = "q75", category: str
     return SuiteItem(f"/x/{group}_{kind}.jpg", label, kind, category, group, quality)
 
 
-def _scored(item: SuiteItem, p, pixel_auc=None, pixel_f1=None) -> Scored:
-    return Scored(item, p, state_for(p, 0.5), pixel_auc, pixel_f1)
+def _scored(item: SuiteItem, p, pixel_auc=None, pixel_f1=None, state=None) -> Scored:
+    over = None if p is None else p >= 0.5
+    return Scored(item, p, state or state_for(p, 0.5), pixel_auc, pixel_f1, over)
 
 
 def test_figures_on_a_made_up_suite():
@@ -128,7 +129,7 @@ def test_figures_on_a_made_up_suite():
         _scored(_item("pair_authentic", 0, "g2", "q95"), 0.6),
         _scored(_item("copy_move", 1, "g3"), None),
         _scored(_item("pair_authentic", 0, "g3"), 0.3),
-        _scored(_item("original", 0, "g1", "camera"), 0.95),
+        _scored(_item("original", 0, "g1", "camera"), 0.95, state="inconclusive"),  # gated
         _scored(_item("messenger", 0, "g2"), 0.1),
         _scored(_item("Au", 0, "c1", "as is", "casia"), 0.1),
         _scored(_item("Au", 0, "c2", "as is", "casia"), 0.6),
@@ -142,6 +143,7 @@ def test_figures_on_a_made_up_suite():
         "auc": 0.75,  # 0.9 > 0.2, 0.9 > 0.6, 0.4 > 0.2, 0.4 < 0.6
         "flagged": 0.5,
         "inconclusive": 0.0,
+        "over_threshold": 0.5,
         "pixel_auc": pytest.approx(0.7),
         "pixel_f1": pytest.approx(0.3),
     }
@@ -150,8 +152,19 @@ def test_figures_on_a_made_up_suite():
     everything = summary["camera"]["tampering"]["all tampering"]
     assert everything["n"] == 3 and everything["auc"] == pytest.approx(5 / 6)
     authentic = summary["camera"]["authentic"]
-    assert authentic["original"] == {"n": 1, "flagged": 1.0, "inconclusive": 0.0}
-    assert authentic["messenger"] == {"n": 1, "flagged": 0.0, "inconclusive": 0.0}
+    assert authentic["original"] == {
+        "n": 1,
+        "flagged": 0.0,
+        "inconclusive": 1.0,
+        "over_threshold": 1.0,
+    }
+    assert authentic["messenger"] == {
+        "n": 1,
+        "flagged": 0.0,
+        "inconclusive": 0.0,
+        "over_threshold": 0.0,
+    }
+    assert authentic["all authentic"]["inconclusive"] == pytest.approx(1 / 5)
     assert authentic["pair_authentic"]["flagged"] == pytest.approx(1 / 3)
     assert math.isnan(authentic["crop"]["flagged"]) and authentic["crop"]["n"] == 0
     q75 = summary["camera"]["quality"]["q75"]
@@ -160,6 +173,7 @@ def test_figures_on_a_made_up_suite():
     assert summary["camera"]["quality"]["q95"]["auc"] == 0.0
     casia = summary["casia"]
     assert casia["auc"] == 0.75 and casia["authentic_flagged"] == 0.5 and casia["flagged"] == 1.0
+    assert casia["authentic_over_threshold"] == 0.5
     assert casia["pixel_auc"] == pytest.approx(0.8) and casia["pixel_f1"] == pytest.approx(0.3)
     assert "casia-q75" not in summary
 
@@ -237,3 +251,19 @@ def test_the_command_fails_in_one_line(tmp_path, capsys):
     assert _bench().main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("detection: ") and "none.safetensors" in err[0]
+
+
+def test_verdict_gate_follows_the_default_models_domain():
+    from forensic_viewer.ml import modelformat
+    from forensic_viewer.ml.scorers import verdict_gate
+
+    card, _ = modelformat.read_card(ROOT / "models" / "default.safetensors")
+
+    def jpeg(height: int, width: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(_picture(3, height, width)).save(buffer, "JPEG", quality=90)
+        return buffer.getvalue()
+
+    assert verdict_gate(jpeg(256, 384), card) is None  # CASIA's size and quality: it may run
+    reason = verdict_gate(jpeg(512, 512), card)
+    assert reason.startswith("outside what model default was validated on")

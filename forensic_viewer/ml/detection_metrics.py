@@ -34,6 +34,9 @@ class Scored:
     state: str
     pixel_auc: float | None = None
     pixel_f1: float | None = None
+    over: bool | None = None
+    """P(tampered) >= the scorer's threshold, whatever the state (None: no number): what the
+    model would have said where the verdict rules made it inconclusive."""
 
 
 def pixel_scores(mask: np.ndarray, heatmap: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -57,6 +60,11 @@ def _share(rows: list[Scored], state: str) -> float:
     return sum(r.state == state for r in rows) / len(rows) if rows else float("nan")
 
 
+def _over(rows: list[Scored]) -> float:
+    """Share with P(tampered) at or over the threshold, the verdict rules ignored."""
+    return sum(bool(r.over) for r in rows) / len(rows) if rows else float("nan")
+
+
 def _auc(positives: list[Scored], negatives: list[Scored]) -> float:
     pos = [r.p for r in positives if r.p is not None]
     neg = [r.p for r in negatives if r.p is not None]
@@ -69,6 +77,7 @@ def _tampered_row(tampered: list[Scored], authentic: list[Scored]) -> dict:
         "auc": _auc(tampered, authentic),
         "flagged": _share(tampered, TAMPERED),
         "inconclusive": _share(tampered, INCONCLUSIVE),
+        "over_threshold": _over(tampered),
         "pixel_auc": _median(r.pixel_auc for r in tampered),
         "pixel_f1": _median(r.pixel_f1 for r in tampered),
     }
@@ -79,6 +88,7 @@ def _authentic_row(rows: list[Scored]) -> dict:
         "n": len(rows),
         "flagged": _share(rows, TAMPERED),
         "inconclusive": _share(rows, INCONCLUSIVE),
+        "over_threshold": _over(rows),
     }
 
 
@@ -116,6 +126,7 @@ def _casia(rows: list[Scored]) -> dict:
     row["authentic_n"] = len(authentic)
     row["authentic_flagged"] = _share(authentic, TAMPERED)
     row["authentic_inconclusive"] = _share(authentic, INCONCLUSIVE)
+    row["authentic_over_threshold"] = _over(authentic)
     return row
 
 
@@ -159,5 +170,6 @@ def score_items_iter(scorer, items: list[SuiteItem]) -> Iterable[ScoringProgress
             pixel_auc, pixel_f1 = pixel_scores(
                 load_mask(item.mask), result.map, scorer.map_threshold
             )
-        scored = Scored(item, result.p, result.verdict_state, pixel_auc, pixel_f1)
+        over = None if result.p is None else bool(result.p >= scorer.threshold)
+        scored = Scored(item, result.p, result.verdict_state, pixel_auc, pixel_f1, over)
         yield ScoringProgress(index + 1, len(items), scored)

@@ -17,6 +17,7 @@ weights path and returns a scorer.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,18 +97,34 @@ class ElaBlockScorer:
         return ScoreResult(p, block_map, state_for(p, self.threshold))
 
 
+def verdict_gate(jpeg: bytes, card) -> str | None:
+    """The reason ``ml.verdict`` gives 'inconclusive' without running the model on this file
+    (not a JPEG, too small, nothing to compare, outside the card's validated domain), or None."""
+    from .domain import header_facts
+    from .verdict import before_model
+
+    early = before_model(header_facts(io.BytesIO(jpeg)), card)
+    return None if early is None else early.reason
+
+
 class ElaCnnScorer:
-    """An ElaCnn model file scored as the viewer does (verdict + tile heatmap)."""
+    """An ElaCnn model file scored as the viewer does (verdict + tile heatmap).
+
+    The state follows ``ml.verdict``: inconclusive where the viewer would not run the model (for
+    the default: outside its validated domain). P(tampered) is still computed there, so the
+    benchmark can also show what the model would have said (its raw false alarms)."""
 
     def __init__(self, path: str | Path) -> None:
         from .predict import Predictor  # torch only when a network is scored
 
         self.predictor = Predictor(path)
+        self.card = self.predictor.loaded.card
         self.name = self.predictor.name
         self.threshold = float(self.predictor.threshold)
         self.map_threshold = self.threshold
 
     def score(self, jpeg: bytes, want_map: bool = True) -> ScoreResult:
+        gate = verdict_gate(jpeg, self.card)
         rgb = np.ascontiguousarray(decode_jpeg(jpeg))
         if want_map:
             prediction, heatmap = self.predictor.analyse(rgb)
@@ -115,6 +132,8 @@ class ElaCnnScorer:
         else:
             prediction, tile_map = self.predictor.predict(rgb), None
         p = prediction.p_tampered
+        if gate is not None:
+            return ScoreResult(p, tile_map, INCONCLUSIVE, gate)
         return ScoreResult(p, tile_map, state_for(p, self.threshold))
 
 
