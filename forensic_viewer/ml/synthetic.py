@@ -31,13 +31,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 import simplejpeg
 from PIL import Image, JpegImagePlugin
@@ -360,50 +358,6 @@ def _tampered_pair(photo, kind, rng, pool, max_side, qualities, with_pair, pair_
         )
 
 
-def _innocent(photo, kind, rng, max_side, qualities, pair_id) -> Generated:
-    if kind == "original":
-        data = photo.path.read_bytes()
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-        mask = np.zeros((height, width), bool)
-        return Generated(data, 0, kind, mask, photo, pair_id, None, {})
-    full, _, _ = _decoded(str(photo.path))
-    height, width = full.shape[:2]
-    params: dict = {}
-    if kind == "messenger":
-        factor = min(1.0, MESSENGER_SIDE / max(height, width))
-        side = None if max_side is None else int(math.ceil(max_side / factor))
-        top, left, h, w = _window(rng, height, width, side, aligned=False)
-        size = (max(8, round(w * factor)), max(8, round(h * factor)))
-        crop = full[top : top + h, left : left + w]
-        pixels = cv2.resize(crop, size, interpolation=cv2.INTER_AREA) if factor < 1 else crop
-        quality = int(rng.integers(MESSENGER_QUALITY[0], MESSENGER_QUALITY[1] + 1))
-        settings = SaveSettings(quality, "4:2:0", False)
-        params = {"crop": [top, left, h, w], "factor": round(factor, 4)}
-    elif kind == "crop":
-        limit = None if max_side is None else max_side
-        h_max = height if limit is None else min(height, limit)
-        w_max = width if limit is None else min(width, limit)
-        h = int(rng.integers(max(8, h_max // 2), h_max + 1))
-        w = int(rng.integers(max(8, w_max // 2), w_max + 1))
-        top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-        pixels = full[top : top + h, left : left + w]
-        settings = _plain_settings(rng, qualities)
-        params = {"crop": [top, left, h, w]}
-    else:  # resave / double_resave: an 8-aligned window behaves like the whole photo's re-save
-        top, left, h, w = _window(rng, height, width, max_side, aligned=True)
-        pixels = full[top : top + h, left : left + w]
-        params = {"crop": [top, left, h, w]}
-        if kind == "double_resave":
-            first = _plain_settings(rng, qualities)
-            pixels = decode_jpeg(encode_jpeg(pixels, first))
-            params["first"] = {"quality": first.quality, "subsampling": first.subsampling}
-        settings = _plain_settings(rng, qualities)
-    data = encode_jpeg(pixels, settings)
-    mask = np.zeros(pixels.shape[:2], bool)
-    return Generated(data, 0, kind, mask, photo, pair_id, settings, params)
-
-
 def generate(
     photos: Sequence[Photo],
     seed: int,
@@ -421,6 +375,8 @@ def generate(
     window) to at most max_side x max_side; None keeps the full photo. ``donors``: photos to
     splice from (default: ``photos``). ``qualities``: final-save qualities to draw from instead
     of 70-100."""
+    from .synthetic_innocent import innocent  # it builds on this module's helpers
+
     wanted = tuple(AUTHENTIC_KINDS + TAMPERED_KINDS) if kinds is None else tuple(kinds)
     unknown = sorted(set(wanted) - set(AUTHENTIC_KINDS + TAMPERED_KINDS))
     if unknown:
@@ -444,4 +400,4 @@ def generate(
             if innocent_kinds:
                 kind = innocent_kinds[(innocent_start + round_index) % len(innocent_kinds)]
                 rng = np.random.default_rng([seed, key, round_index + 1, 2])
-                yield _innocent(photo, kind, rng, max_side, qualities, pair_id)
+                yield innocent(photo, kind, rng, max_side, qualities, pair_id)
