@@ -253,3 +253,46 @@ def test_held_out_makes_split_the_photos(photos):
     if (camera / "MANIFEST.tsv").is_file():  # the fixed split: 36 of the 104 photos
         everything = find_photos(camera)
         assert (len(everything), len(held_out_photos(everything))) == (104, 36)
+
+
+def test_foreign_tables_an_editors_save(photos):
+    from forensic_viewer.ml.suite import quality_bucket
+
+    made = list(
+        generate(
+            photos[:3],
+            5,
+            per_photo=2,
+            max_side=128,
+            kinds=["splice_camera", "pair_authentic"],
+            foreign_tables_share=1.0,
+        )
+    )
+    assert len(made) == 12
+    by_name = {p.path.name: p for p in photos}
+    for g in made:
+        assert g.settings.tables_from in by_name and g.settings.tables_from != g.photo.path.name
+        assert g.settings.quality is None and not g.settings.own_tables
+        assert quality_bucket(g.settings) == "foreign tables"
+        with Image.open(by_name[g.settings.tables_from].path) as other:
+            expected = [other.quantization[0], other.quantization[1]]
+        with Image.open(io.BytesIO(g.jpeg)) as image:
+            assert [image.quantization[0], image.quantization[1]] == expected
+    pairs = defaultdict(list)
+    for g in made:
+        pairs[g.pair_id].append(g.settings)
+    assert all(a == b for a, b in pairs.values())
+    # Not asked for: the same bytes as before the option existed.
+    plain = list(generate(photos[:3], 5, per_photo=2, max_side=128, kinds=["splice_camera"]))
+    again = list(
+        generate(
+            photos[:3],
+            5,
+            per_photo=2,
+            max_side=128,
+            kinds=["splice_camera"],
+            foreign_tables_share=0,
+        )
+    )
+    assert [g.jpeg for g in plain] == [g.jpeg for g in again]
+    assert all(g.settings.tables_from == "" for g in plain)

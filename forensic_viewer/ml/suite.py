@@ -63,6 +63,8 @@ def quality_bucket(settings: SaveSettings | None) -> str:
         return "camera"
     if settings.own_tables:
         return "own tables"
+    if settings.quality is None:
+        return "foreign tables"
     for name, low, high in QUALITY_BUCKETS:
         if low <= settings.quality <= high:
             return name

@@ -17,7 +17,8 @@ Tampering kinds (the region: an irregular polygon or a blob covering 2-15%, hard
   matched towards the destination (an editor's blending).
 
 The final save is quality 70-100 (or ``qualities``) with 4:2:0 or 4:4:4, or in 20% of cases the
-target's own quantization tables. Innocent operations: the untouched file, a re-save of an
+target's own quantization tables; optionally (``foreign_tables_share``) another photo's tables,
+an editor-like non-IJG save. Innocent operations: the untouched file, a re-save of an
 8-aligned crop, a messenger copy (<= 1600 px, q70-80, 4:2:0), a crop off the grid, a re-save of a
 re-save. Kinds are cycled per photo (from a random start) so that ``per_photo=5`` gives every
 tampering kind and every innocent operation once per photo.
@@ -84,6 +85,9 @@ class SaveSettings:
     """'4:2:0' or '4:4:4'."""
     own_tables: bool
     """True: saved with the target's own quantization tables (Pillow ``qtables=``)."""
+    tables_from: str = ""
+    """The file name of another photo whose quantization tables the save used (non-IJG tables,
+    as an editor or another device writes; ``generate(foreign_tables_share=...)``), else ''."""
 
 
 @dataclass
@@ -172,7 +176,7 @@ def _decoded(path: str) -> tuple[np.ndarray, tuple, str]:
 def encode_jpeg(rgb: np.ndarray, settings: SaveSettings, tables: Sequence | None = None) -> bytes:
     """Save with Pillow (baseline, no optimisation, no metadata)."""
     options: dict = {"subsampling": 0 if settings.subsampling == "4:4:4" else 2}
-    if settings.own_tables:
+    if settings.own_tables or settings.tables_from:
         options["qtables"] = [list(t) for t in tables]
     else:
         options["quality"] = int(settings.quality)
@@ -274,7 +278,7 @@ def _source_patch(rng, source, box, destination, angle, scale, aligned, avoid=Fa
     return patch, {"source_centre": [round(centre[1], 2), round(centre[0], 2)]}
 
 
-def _tampered_pair(photo, kind, rng, pool, max_side, qualities, with_pair, pair_id):
+def _tampered_pair(photo, kind, rng, pool, max_side, qualities, with_pair, pair_id, foreign=0.0):
     full, tables, own_subsampling = _decoded(str(photo.path))
     top, left, h, w = _window(rng, full.shape[0], full.shape[1], max_side, aligned=False)
     target = full[top : top + h, left : left + w]
@@ -342,6 +346,10 @@ def _tampered_pair(photo, kind, rng, pool, max_side, qualities, with_pair, pair_
     mask = np.zeros((h, w), bool)
     mask[dy : dy + bh, dx : dx + bw] = box
     settings = _final_settings(rng, own_subsampling, qualities)
+    if foreign > 0 and rng.random() < foreign:  # drawn only when asked: seeds keep their output
+        other = _pick_donor(rng, photo, pool)
+        tables = _decoded(str(other.path))[1]
+        settings = SaveSettings(None, settings.subsampling, False, other.path.name)
     yield Generated(
         encode_jpeg(tampered, settings, tables), 1, kind, mask, photo, pair_id, settings, params
     )
@@ -367,6 +375,7 @@ def generate(
     max_side: int | None = 1024,
     donors: Sequence[Photo] | None = None,
     qualities: Sequence[int] | None = None,
+    foreign_tables_share: float = 0.0,
 ) -> Iterator[Generated]:
     """Deterministic under seed. For each target photo and each of ``per_photo`` rounds: one
     tampered image and its 'pair_authentic' (target saved with exactly the same settings), plus
@@ -374,7 +383,9 @@ def generate(
     all). ``max_side``: the target is first cropped (a random, not necessarily 8-aligned,
     window) to at most max_side x max_side; None keeps the full photo. ``donors``: photos to
     splice from (default: ``photos``). ``qualities``: final-save qualities to draw from instead
-    of 70-100."""
+    of 70-100. ``foreign_tables_share``: the share of pairs whose final save uses another
+    photo's quantization tables (an editor's or another device's non-IJG save, as CASIA's
+    forgeries were saved by Photoshop); 0 leaves every seed's output as it was."""
     from .synthetic_innocent import innocent  # it builds on this module's helpers
 
     wanted = tuple(AUTHENTIC_KINDS + TAMPERED_KINDS) if kinds is None else tuple(kinds)
@@ -395,7 +406,15 @@ def generate(
                 kind = tampered_kinds[(tampered_start + round_index) % len(tampered_kinds)]
                 rng = np.random.default_rng([seed, key, round_index + 1, 1])
                 yield from _tampered_pair(
-                    photo, kind, rng, pool, max_side, qualities, "pair_authentic" in wanted, pair_id
+                    photo,
+                    kind,
+                    rng,
+                    pool,
+                    max_side,
+                    qualities,
+                    "pair_authentic" in wanted,
+                    pair_id,
+                    foreign_tables_share,
                 )
             if innocent_kinds:
                 kind = innocent_kinds[(innocent_start + round_index) % len(innocent_kinds)]
