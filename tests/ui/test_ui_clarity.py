@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragLeaveEvent, QPalette
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel
 from uihelp import (  # noqa: F401
     images,
@@ -205,3 +205,61 @@ def test_the_model_card_never_scrolls_sideways(qtbot, window, tmp_path):
     assert dialog.browser.horizontalScrollBar().maximum() == 0
     assert " ".join(command.split()) in " ".join(dialog.browser.toPlainText().split())
     dialog.close()
+
+
+def test_training_plot_legends_do_not_cover_the_data(qtbot):
+    from forensic_viewer.ui.training.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(1000, 420)
+    plots.show()
+    qtbot.waitExposed(plots)
+    for epoch in (1, 2, 3):
+        plots.add_epoch(epoch, 0.7 - epoch / 20, 0.69 - epoch / 30, 0.5 + epoch / 10, 0.55)
+    qtbot.wait(20)
+    for plot, names in (
+        (plots.loss_plot, ["batch (running)", "train", "validation"]),
+        (plots.accuracy_plot, ["train", "validation"]),
+    ):
+        item = plot.getPlotItem()
+        legend = item.legend
+        assert [label.text for _sample, label in legend.items] == names
+        view = item.vb.sceneBoundingRect()
+        assert not legend.sceneBoundingRect().intersects(view)
+        assert legend.sceneBoundingRect().top() >= view.bottom()
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two colours."""
+
+    def luminance(c: QColor) -> float:
+        def linear(v: float) -> float:
+            return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * linear(c.redF()) + 0.7152 * linear(c.greenF()) + 0.0722 * linear(c.blueF())
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("base", ["#232629", "#ffffff", "#3c3f41", "#f0f0f0"])
+def test_filmstrip_verdicts_are_legible_on_dark_and_light_palettes(qtbot, base, images):
+    from forensic_viewer.core.images import load_image
+    from forensic_viewer.ui.viewer.document import Document, Verdict, make_thumbnail
+    from forensic_viewer.ui.viewer.filmstrip import Filmstrip
+
+    strip = Filmstrip()
+    qtbot.addWidget(strip)
+    palette = strip.palette()
+    palette.setColor(QPalette.ColorRole.Base, QColor(base))
+    strip.setPalette(palette)
+    for label in ("authentic", "tampered"):
+        loaded = load_image(images[0])
+        doc = Document(images[0], loaded.facts, make_thumbnail(loaded.pixels, 1))
+        strip.add_document(doc)
+        doc.verdict = Verdict(label=label, p_tampered=0.1 if label == "authentic" else 0.9,
+                              model_name="m")  # fmt: skip
+        strip.set_verdict(doc)
+        colour = strip.item_for(doc.id).foreground().color()
+        assert contrast(colour, QColor(base)) >= 4.5, (label, colour.name())

@@ -20,6 +20,8 @@ VAL_COLOUR = "#e4572e"
 PIXEL_COLOUR = "#2ca02c"
 BATCH_COLOUR = "#9fb7cc"
 AXIS_COLOUR = "#404040"
+LEGEND_ROW = 4
+"""PlotItem's layout: title 0, top axis 1, view 2, bottom axis 3; the legend goes below."""
 
 
 def _styled_plot(title: str, y_label: str) -> pg.PlotWidget:
@@ -35,8 +37,12 @@ def _styled_plot(title: str, y_label: str) -> pg.PlotWidget:
     plot.setMouseEnabled(x=False, y=False)  # a live plot that pans away under the user is noise
     plot.hideButtons()
     plot.setMenuEnabled(False)
-    legend = plot.addLegend(offset=(-10, 10), labelTextColor=AXIS_COLOUR)
-    legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+    # The legend sits in its own row under the axis, never over the curves (inside the view
+    # it covered the first epochs' points). PlotItem.plot(name=...) fills it as before.
+    item = plot.getPlotItem()
+    legend = pg.LegendItem(colCount=3, labelTextColor=AXIS_COLOUR, horSpacing=18)
+    item.layout.addItem(legend, LEGEND_ROW, 1)
+    item.legend = legend
     return plot
 
 

@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QImage,
     QKeySequence,
     QPainter,
+    QPalette,
     QPixmap,
 )
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
@@ -27,8 +28,17 @@ DOC_ID_ROLE = Qt.ItemDataRole.UserRole
 P_TAMPERED_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ROLE = Qt.ItemDataRole.UserRole + 2
 ICON_SIZE = 96
-STATE_COLOURS = {"tampered": "#c0392b", "no_trace": "#2e6da4", "inconclusive": "#a66d00"}
+STATE_COLOURS = {"tampered": "#c0392b", "no_trace": "#2e6da4", "inconclusive": "#8a5a00"}
 """Red for tampered; blue, not a reassuring green, for no trace found; amber for inconclusive."""
+STATE_COLOURS_DARK = {"tampered": "#ff9080", "no_trace": "#8ab8f0", "inconclusive": "#f0b050"}
+"""The same on a dark palette's base. Both sets keep a contrast of 4.5:1 or more (WCAG AA) with
+their background (issue 12, item 21: dark green verdicts were ~3:1 on a dark palette)."""
+
+
+def state_colour(state: str, background: QColor) -> str | None:
+    """The verdict state's text colour, readable on ``background``."""
+    colours = STATE_COLOURS_DARK if background.lightnessF() < 0.5 else STATE_COLOURS
+    return colours.get(state)
 STATE_MARKS = {
     "tampered": ("●", "Tampered"),
     "no_trace": ("○", "No trace"),
@@ -172,7 +182,8 @@ class Filmstrip(QListWidget):
         verdict = doc.verdict
         p = None if verdict is None else verdict.p_tampered
         item.setData(P_TAMPERED_ROLE, None if p is None else float(p))
-        colour = None if verdict is None else STATE_COLOURS.get(verdict.state)
+        base = self.palette().color(QPalette.ColorRole.Base)
+        colour = None if verdict is None else state_colour(verdict.state, base)
         item.setForeground(QBrush(QColor(colour)) if colour else QBrush())
 
     def sort_by_p_tampered(self, descending: bool = True) -> None:
