@@ -24,7 +24,7 @@ from forensic_viewer.core.paths import user_models_dir
 from forensic_viewer.ml.data import scan_dataset, split_dataset
 from forensic_viewer.ui.training.results import format_metric
 from forensic_viewer.ui.training.run import CONTINUE, DISCARD, KEEP
-from forensic_viewer.ui.training.settings import CLASSIC_DEFAULTS
+from forensic_viewer.ui.training.settings import CLASSIC_DEFAULTS, RECOMMENDED_DEFAULTS
 from forensic_viewer.ui.training.wizard import (
     DATA_PAGE,
     RESULTS_PAGE,
@@ -97,6 +97,7 @@ def start_training(qtbot, wizard: TrainingWizard, epochs: int, patience: int = 0
     wizard.next()
     assert wizard.currentId() == SETTINGS_PAGE
     page = wizard.settings_page
+    page.apply(CLASSIC_DEFAULTS)  # tiny 64 px images: the whole-image recipe
     page.epochs.setValue(epochs)
     page.batch_size.setValue(BATCH)
     page.patience.setValue(patience)
@@ -214,23 +215,26 @@ def test_a_folder_dropped_on_the_path_field_is_scanned(qtbot, open_wizard, tiny,
 # ---- page 2 ------------------------------------------------------------------------------------
 
 
-def test_settings_page_defaults_are_the_trainers_classic_defaults(open_wizard):
+def test_settings_page_defaults_are_the_recommended_and_classic_is_one_click(open_wizard):
     from forensic_viewer.ml.train import TrainConfig
 
     defaults = TrainConfig()
     assert {key: getattr(defaults, key) for key in CLASSIC_DEFAULTS} == CLASSIC_DEFAULTS
+    TrainConfig(**RECOMMENDED_DEFAULTS).recipe_object()  # a valid configuration
     page = open_wizard().settings_page
+    assert page.settings() == RECOMMENDED_DEFAULTS
+    assert page.settings()["recipe"] == "ghost" and "70, 80 and 90" in page.recipe_hint.text()
+    page.apply(CLASSIC_DEFAULTS)
     assert page.settings() == CLASSIC_DEFAULTS
     page.lr.setText("3e-5")
     page.val_percent.setValue(25)
-    page.recipe.setCurrentIndex(page.recipe.findData("ghost"))
+    page.recipe.setCurrentIndex(page.recipe.findData("tiles"))
     changed = page.settings()
-    assert (changed["lr"], changed["val_fraction"], changed["recipe"]) == (3e-5, 0.25, "ghost")
-    assert "70, 80 and 90" in page.recipe_hint.text()
+    assert (changed["lr"], changed["val_fraction"], changed["recipe"]) == (3e-5, 0.25, "tiles")
     page.lr.setText("")
     assert not page.isComplete()
     page.restore_defaults()
-    assert page.settings() == CLASSIC_DEFAULTS and page.isComplete()
+    assert page.settings() == RECOMMENDED_DEFAULTS and page.isComplete()
 
 
 # ---- pages 3 and 4 -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
@@ -30,6 +31,8 @@ from ...core.paths import user_models_dir
 from ..training.plots import ConfusionMatrixView, RocPlot
 from ..workers import GenerationCounter, Worker
 
+CAUTION_STYLE = "border: 2px solid #d68910; border-radius: 4px; padding: 6px;"
+"""An orange frame around text in the palette's own colour: legible on light and dark palettes."""
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
 _NAME_RE = re.compile(NAME_PATTERN)
 
@@ -45,6 +48,50 @@ def default_model_name(dataset_root: str | Path | None, recipe: str) -> str:
     folder = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(dataset_root).name if dataset_root else "")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
     return "-".join(part for part in (recipe, folder.strip("-._"), stamp) if part)
+
+
+MIN_VALIDATION = 50
+MIN_VALIDATION_PER_CLASS = 20
+"""Below these, validation numbers swing by 15+ points from one split to the next."""
+NEAR_CHANCE_AUC = 0.65
+"""ROC AUC 0.5 is guessing; the classic recipe reaches 0.78 on CASIA, the default model 0.999."""
+
+
+def wilson_interval(share: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion measured on ``count`` trials."""
+    denominator = 1 + z * z / count
+    centre = (share + z * z / (2 * count)) / denominator
+    half = z * math.sqrt(share * (1 - share) / count + z * z / (4 * count * count)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def result_warnings(validation: dict) -> list[str]:
+    """Why the validation numbers should not be trusted, in words (empty when they can be)."""
+    warnings = []
+    count = int(validation.get("count") or 0)
+    per_class = validation.get("per_class") or {}
+    smallest = min(int(per_class.get("authentic", 0)), int(per_class.get("tampered", 0)))
+    if count < MIN_VALIDATION or smallest < MIN_VALIDATION_PER_CLASS:
+        accuracy = validation.get("accuracy")
+        spread = ""
+        if isinstance(accuracy, int | float) and math.isfinite(accuracy) and count:
+            low, high = wilson_interval(accuracy, count)
+            spread = f" The accuracy's 95% interval is {low:.0%} to {high:.0%}."
+        warnings.append(
+            f"Only {count} validation images ({per_class.get('authentic', 0)} authentic, "
+            f"{per_class.get('tampered', 0)} tampered): too few to measure the model.{spread} "
+            f"Use a larger folder or a larger validation share (at least {MIN_VALIDATION} "
+            f"images, {MIN_VALIDATION_PER_CLASS} of each class)."
+        )
+    auc = validation.get("roc_auc")
+    if not isinstance(auc, int | float) or not math.isfinite(auc):
+        warnings.append("No ROC AUC: the validation images do not contain both classes.")
+    elif auc < NEAR_CHANCE_AUC:
+        warnings.append(
+            f"ROC AUC {auc:.2f} is near chance (0.5 is guessing): this model barely tells "
+            "tampered from authentic images. Its verdicts would mislead."
+        )
+    return warnings
 
 
 def format_metric(value, percent: bool = False) -> str:
@@ -102,6 +149,11 @@ class ResultsPage(QWizardPage):
         self.save_button = QPushButton("Save")
         self.save_button.setToolTip("Save the model without switching the viewer to it")
         self.save_button.clicked.connect(lambda: self.save(use_after=False))
+        self.caution = QLabel()
+        self.caution.setWordWrap(True)
+        self.caution.setStyleSheet(CAUTION_STYLE)
+        self.caution.setVisible(False)
+        self.warnings: list[str] = []
 
         # Left: the matrix above the numbers; right: the ROC curve taking the remaining room.
         left = QVBoxLayout()
@@ -119,6 +171,7 @@ class ResultsPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addLayout(body, 1)
+        layout.addWidget(self.caution)
         layout.addLayout(name_row)
         layout.addWidget(self.path_label)
 
@@ -127,6 +180,7 @@ class ResultsPage(QWizardPage):
         self.saving = False
         self.save_error: str | None = None
         self._use_after_save = False
+        self._weak_confirmed = False
 
     # ---- showing the run -----------------------------------------------------------------------
     def initializePage(self) -> None:  # noqa: N802 - Qt's name
@@ -134,6 +188,7 @@ class ResultsPage(QWizardPage):
         wizard.setButtonText(QWizard.WizardButton.FinishButton, "Use this model")
         finished = wizard.train_page.finished
         self.saved_path, self.save_error, self.saving = None, None, False
+        self._weak_confirmed = False
         self.show_results(finished)
         dataset = wizard.data_page.dataset()
         recipe = wizard.train_page.settings.get("recipe", "model")
@@ -160,6 +215,9 @@ class ResultsPage(QWizardPage):
             f"accuracy {format_metric(raw.get('accuracy'), percent=True)}, balanced "
             f"{format_metric(raw.get('balanced_accuracy'), percent=True)}"
         )
+        self.warnings = result_warnings(validation)
+        self.caution.setText("<br>".join("&#9888; " + escape(w) for w in self.warnings))
+        self.caution.setVisible(bool(self.warnings))
         per_class = validation.get("per_class", {})
         stopped = " Training was stopped early by you." if finished.cancelled else ""
         self.summary.setText(
@@ -256,7 +314,23 @@ class ResultsPage(QWizardPage):
         self.save_error = str(exc) or type(exc).__name__
         self.path_label.setText(f"Could not save the model: {self.save_error}")
 
+    def confirm_weak_model(self) -> bool:
+        """Ask before switching the viewer to a model the warnings cast doubt on (tests replace
+        this method)."""
+        answer = QMessageBox.warning(
+            self,
+            "Use this model?",
+            "\n\n".join(self.warnings) + "\n\nUse this model for the viewer's verdicts anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def validatePage(self) -> bool:  # noqa: N802 - Finish ('Use this model')
+        if self.warnings and not self._weak_confirmed:
+            if not self.confirm_weak_model():
+                return False
+            self._weak_confirmed = True  # not again when the save's accept() validates anew
         if self.saved_path == self.target_path():
             self.wizard().modelReady.emit(str(self.saved_path))
             return True

@@ -1,4 +1,4 @@
-"""Wizard page 2: the recipe and the hyper-parameters, with the classic recipe's defaults.
+"""Wizard page 2: the recipe and the hyper-parameters, defaulting to the best recipe we have.
 
 The page hands the trainer a plain dict of ``ml.train.TrainConfig`` keyword arguments, so the GUI
 thread never imports ``ml.train`` (and with it torch); the training worker builds the config.
@@ -6,6 +6,7 @@ thread never imports ``ml.train`` (and with it torch); the training worker build
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -45,6 +46,26 @@ RECIPE_TEXT = {
     "the folder's masks and on pairs generated from a folder of untouched photos (below). "
     "JPEG only; its plots add the pixel AUC.",
 }
+RECIPE_NAMES = {
+    "ghost": "JPEG ghost tiles (recommended)",
+    "tiles": "ELA tiles at full resolution",
+    "classic": "Classic ELA, whole image resized",
+    "localiser": "JPEG block localiser (DCT, with masks)",
+}
+"""What the recipe list shows; the keys (CLI --recipe names) stay in the tooltip and hint."""
+RECOMMENDED_DEFAULTS = {
+    **CLASSIC_DEFAULTS,
+    "recipe": "ghost",
+    "epochs": 10,
+    "monitor": "val_auc",
+    "tiles_per_image": 4,
+}
+"""The shipped default model's settings (docs/model-card.md): the best recipe measured on CASIA
+(validation ROC AUC 0.999 against 0.78 for the classic recipe, which flags 36% of authentic
+photos)."""
+FIXED_KEYS = ("tiles_per_image",)
+"""Settings the page passes on without a field of its own."""
+
 MONITOR_TEXT = {
     "val_acc": "validation accuracy",
     "val_loss": "validation loss",
@@ -71,14 +92,19 @@ class SettingsPage(QWizardPage):
         super().__init__()
         self.setTitle("Recipe and training settings")
         self.setSubTitle(
-            "The defaults are the classic recipe (Adam, learning rate 1e-4, batch 32, up to 30 "
-            "epochs, early stopping after 2 epochs without improvement). Change them only if "
-            "you know why."
+            "The defaults are those of the shipped model: the JPEG ghost recipe, Adam at 1e-4, "
+            "batch 32, up to 10 epochs, early stopping on validation AUC after 2 epochs without "
+            "improvement. Change them only if you know why."
         )
         self.recipe = QComboBox()
-        for name in RECIPE_TEXT:
-            self.recipe.addItem(name, name)
+        ordered = [key for key in RECIPE_NAMES if key in RECIPE_TEXT]
+        for name in ordered + [key for key in RECIPE_TEXT if key not in ordered]:
+            self.recipe.addItem(RECIPE_NAMES.get(name, name), name)
+            self.recipe.setItemData(
+                self.recipe.count() - 1, f"--recipe {name}", Qt.ItemDataRole.ToolTipRole
+            )
         self.recipe.setToolTip("How images become network inputs")
+        self._fixed: dict = {}
         self.recipe_hint = _hint("")
         self.epochs = self._spin(1, 1000, "Most epochs to train (passes over the training images)")
         self.batch_size = self._spin(1, 1024, "Images per optimisation step")
@@ -108,9 +134,12 @@ class SettingsPage(QWizardPage):
             "Localiser recipe: tampered/authentic pairs are generated from these photos (split "
             "into training and validation by photo) and mixed with the labelled folder"
         )
-        reset = QPushButton("Classic defaults")
-        reset.setToolTip("Put every field back to the classic recipe")
+        reset = QPushButton("Recommended defaults")
+        reset.setToolTip("Put every field back to the shipped model's settings")
         reset.clicked.connect(self.restore_defaults)
+        classic = QPushButton("Classic recipe")
+        classic.setToolTip("The Keras notebook's recipe and settings, for comparison")
+        classic.clicked.connect(lambda: self.apply(CLASSIC_DEFAULTS))
 
         # Three columns: name, field (kept narrow), a one-line explanation beside it.
         form = QGridLayout()
@@ -147,6 +176,7 @@ class SettingsPage(QWizardPage):
         form.setColumnStretch(2, 1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(classic)
         buttons.addWidget(reset)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -163,11 +193,12 @@ class SettingsPage(QWizardPage):
         return spin
 
     def _recipe_changed(self) -> None:
-        self.recipe_hint.setText(RECIPE_TEXT[self.recipe.currentData()])
-        self.photos.setEnabled(self.recipe.currentData() == "localiser")
+        key = self.recipe.currentData()
+        self.recipe_hint.setText(f"{RECIPE_TEXT[key]} (--recipe {key})")
+        self.photos.setEnabled(key == "localiser")
 
     def restore_defaults(self) -> None:
-        self.apply(CLASSIC_DEFAULTS)
+        self.apply(RECOMMENDED_DEFAULTS)
 
     def apply(self, settings: dict) -> None:
         """Show ``settings`` (TrainConfig keyword names); missing keys keep their field."""
@@ -191,6 +222,7 @@ class SettingsPage(QWizardPage):
             self.val_percent.setValue(round(settings["val_fraction"] * 100))
         if "balance_classes" in settings:
             self.balance.setChecked(bool(settings["balance_classes"]))
+        self._fixed = {key: settings[key] for key in FIXED_KEYS if key in settings}
         self._recipe_changed()
 
     def learning_rate(self) -> float | None:
@@ -221,4 +253,5 @@ class SettingsPage(QWizardPage):
                 if self.recipe.currentData() == "localiser"
                 else {}
             ),
+            **self._fixed,
         }
