@@ -123,20 +123,30 @@ def render(
     Grayscale shows the largest difference of the three channels, so no channel's error is lost.
     The percentile scale is measured on what is shown (the channels, or their maximum in gray).
     """
+    source = _shown(diff, grayscale)
+    gain = scale_gain(source, scale, max_diff)
+    return _apply_lut(source, brightness_lut(gain)), gain
+
+
+def _shown(diff: np.ndarray, grayscale: bool) -> np.ndarray:
     if grayscale and diff.ndim == 3:
         # Three 2-D maximum passes are ~20x faster than a reduction over the last axis.
-        source = np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
-    else:
-        source = diff
+        return np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
+    return diff
+
+
+def scale_gain(
+    diff: np.ndarray, scale: Scale = "auto", max_diff: int | None = None, grayscale: bool = False
+) -> float:
+    """The brightness factor ``render`` applies, without rendering (e.g. to render a reduced
+    copy at the full image's gain). ``grayscale`` takes the channels' maximum first."""
     if scale == "percentile":
-        gain = auto_gain(percentile_level(source))
-    elif scale == "auto":
+        return auto_gain(percentile_level(_shown(diff, grayscale)))
+    if scale == "auto":
         if max_diff is None:
             max_diff = int(diff.max()) if diff.size else 0
-        gain = auto_gain(max_diff)
-    else:
-        gain = float(scale)
-    return _apply_lut(source, brightness_lut(gain)), gain
+        return auto_gain(max_diff)
+    return float(scale)
 
 
 def _apply_lut(array: np.ndarray, lut: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ latest one. Cancelling alone is not enough, because a result can already be queu
 from __future__ import annotations
 
 import inspect
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,14 @@ class WorkerSignals(QObject):
     """The job stopped early because ``quit()`` was called."""
     finished = Signal()
     """Always the last signal, whatever happened."""
+
+
+_RUNNING: set[Worker] = set()
+"""Workers between submission and the end of ``run()``. QThreadPool holds only a C++ pointer
+(autoDelete is off), so without this the last Python reference could go with its owner (a closed
+wizard's pool, a page) while the thread still runs: its signals' QObject is then deleted and every
+later emit raises 'Signal source has been deleted' on the pool thread (issue 12, item 8)."""
+_RUNNING_LOCK = threading.Lock()
 
 
 class Worker(QRunnable):
@@ -64,7 +73,19 @@ class Worker(QRunnable):
         """Ask the job to stop at its next ``yield`` (it emits ``aborted`` instead of a result)."""
         self._abort = True
 
+    def keep_alive(self) -> None:
+        """Hold this worker until its ``run()`` ends (call before handing it to a pool)."""
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+
     def run(self) -> None:  # runs on a pool thread
+        try:
+            self._run()
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
+
+    def _run(self) -> None:
         self.is_running = True
         self.signals.started.emit()
         try:
@@ -84,6 +105,10 @@ class Worker(QRunnable):
         finally:
             self.is_running = False
             self.is_done = True
+            # A finished worker can outlive its job (connections made with lambdas that name it
+            # form cycles through Qt that the collector cannot see): its arguments, often a
+            # whole image, must not live as long as it does (issue 12, item 13).
+            self._function, self._args, self._kwargs = None, (), {}
             self.signals.finished.emit()
 
     def _drain(self, generator) -> Any:
@@ -140,6 +165,7 @@ class WorkerPool(QObject):
         was_idle = not self._active
         self._active.add(worker)
         worker.finished.connect(lambda w=worker: self._forget(w))
+        worker.keep_alive()
         self.pool.start(worker)
         if was_idle:
             self.idleChanged.emit(False)
@@ -165,4 +191,6 @@ class WorkerPool(QObject):
         """Ask every job to stop and wait for the threads (call before the app exits)."""
         self.quit_all()
         self.pool.clear()
+        with _RUNNING_LOCK:  # jobs removed from the queue never run: nothing to keep alive
+            _RUNNING.difference_update(w for w in self._active if not w.is_running)
         return self.pool.waitForDone(timeout_ms)

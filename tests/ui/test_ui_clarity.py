@@ -263,3 +263,63 @@ def test_filmstrip_verdicts_are_legible_on_dark_and_light_palettes(qtbot, base, 
         strip.set_verdict(doc)
         colour = strip.item_for(doc.id).foreground().color()
         assert contrast(colour, QColor(base)) >= 4.5, (label, colour.name())
+
+
+def test_close_all_lets_go_of_every_image_array(qtbot, window, images, monkeypatch):
+    import gc
+    import weakref
+
+    from forensic_viewer.ui.viewer import main_window
+
+    released = []
+    monkeypatch.setattr(main_window, "release_memory", lambda: released.append(1) or True)
+    window.open_paths(images)
+    wait_idle(qtbot, window)
+    doc = window.session.current
+    arrays = [window.session.pixels(doc), window.views.ela.image.image]
+    window.set_layout_mode("blend")  # the overlay wraps the ELA too
+    qtbot.wait(20)
+    refs = [weakref.ref(a) for a in arrays]
+    del arrays
+    window.session.close_all()
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: released == [1], timeout=2_000)  # trimmed once, after the last
+    gc.collect()
+    assert [ref() is None for ref in refs] == [True, True]
+    for item in (
+        window.views.original.image,
+        window.views.original.overlay,
+        window.views.ela.image,
+    ):
+        assert item.qimage is None and item.image is None
+
+
+def test_a_huge_image_is_drawn_reduced_and_analysed_in_full(qtbot, window, tmp_path, monkeypatch):
+    from forensic_viewer.ui.viewer import display
+
+    monkeypatch.setattr(display, "MAX_DISPLAY_PIXELS", 20_000)  # 400 x 300 counts as huge
+    path = write_jpeg(tmp_path / "evidence" / "big.jpg", photo(400, 300, seed=9), quality=80)
+    window.open_paths([path])
+    wait_idle(qtbot, window)
+    frame = window.session.last_frame
+    pixels = jpeg_pixels(path)
+    full, gain = render(ela_difference(pixels, 90), "auto")  # the fixture's classic scale
+    assert frame.display_factor == 3 and frame.gain == gain
+    assert window.views.original.image.image.shape == (100, 134, 3)
+    np.testing.assert_array_equal(window.views.ela.image.image, display.block_max(full, 3))
+    assert window.views.original.image_size == window.views.ela.image_size == (400, 300)
+    window._on_hover(399.5, 299.5)  # full-resolution values under the mouse
+    r, g, b = pixels[299, 399]
+    assert window.status_position.text().startswith(f"x 399  y 299   RGB {r} {g} {b}")
+    np.testing.assert_array_equal(frame.full_rendering(), full)  # what Export ELA writes
+
+
+def test_display_factor_and_block_max():
+    from forensic_viewer.ui.viewer.display import block_max, display_factor
+
+    assert display_factor(4000, 3000, 32_000_000) == 1
+    assert display_factor(13_000, 13_000, 32_000_000) == 3  # 169 MP -> 4334 x 4334 = 18.8 MP
+    assert display_factor(401, 300, 20_000) == 3
+    array = np.arange(7 * 5, dtype=np.uint8).reshape(7, 5)
+    expected = np.array([[6, 8, 9], [16, 18, 19], [26, 28, 29], [31, 33, 34]], np.uint8)
+    np.testing.assert_array_equal(block_max(array, 2), expected)

@@ -267,7 +267,7 @@ class WindowActions:
         evidence = export.evidence_paths(w.session.documents)
         try:
             if kind == "ela":
-                written = export.export_ela_png(path, frame.rendering, evidence)
+                written = export.export_ela_png(path, frame.full_rendering(), evidence)
             elif kind == "grid":
                 written = export.export_grid_png(
                     path, w.grid.ordered_cells(), evidence, highlight=w.grid.highlight

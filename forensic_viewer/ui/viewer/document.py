@@ -60,6 +60,12 @@ class ElaSettings:
             return "auto brightness (classic: 255 / largest difference)"
         return f"auto brightness (255 / {AUTO_PERCENTILE:g}th percentile)"
 
+    def header_brightness(self, gain: float) -> str:
+        """The brightness in the ELA view's header: 'auto x5.1 (99.5th pct)', 'gain x20'."""
+        if not self.auto_brightness:
+            return f"gain x{gain:g}"
+        return f"auto x{gain:.1f} ({'classic' if self.auto_scale == 'classic' else '99.5th pct'})"
+
     def describe(self) -> str:
         colour = ", grayscale" if self.grayscale else ""
         return f"JPEG quality {self.quality}, {self.brightness_text()}{colour}"

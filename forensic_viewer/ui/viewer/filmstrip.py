@@ -39,6 +39,8 @@ def state_colour(state: str, background: QColor) -> str | None:
     """The verdict state's text colour, readable on ``background``."""
     colours = STATE_COLOURS_DARK if background.lightnessF() < 0.5 else STATE_COLOURS
     return colours.get(state)
+
+
 STATE_MARKS = {
     "tampered": ("●", "Tampered"),
     "no_trace": ("○", "No trace"),

@@ -66,6 +66,9 @@ class ImagePane(QFrame):
         item = self.overlay if overlay else self.image
         if array is None:
             item.clear()
+            # clear() keeps the last QImage, which wraps (and so keeps alive) the old array
+            item.qimage = None
+            item._processingBuffer = item._displayBuffer = None
             if not overlay:
                 self.image_size = None
             return
@@ -224,8 +227,9 @@ class PairedViews(QWidget):
         self.original.zoomChanged.connect(self.zoomChanged)
 
     # ---- content -----------------------------------------------------------------------------
-    def set_original(self, array: np.ndarray | None) -> None:
-        self.original.set_image(array)
+    def set_original(self, array: np.ndarray | None, size: tuple[int, int] | None = None) -> None:
+        """``size`` = (width, height) of the full image when ``array`` is a reduced copy."""
+        self.original.set_image(array, size=size)
         if array is None:
             self.set_ela(None)
 

@@ -8,11 +8,9 @@ heatmap and Model menu are wired in ``network_view.py``.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
-from urllib.parse import unquote_to_bytes
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -39,6 +37,7 @@ from ..network.verdicts import VerdictController
 from ..settings import AppSettings
 from ..viewer.actions import build_actions
 from ..viewer.controls import ElaControls
+from ..viewer.display import display_factor, release_memory
 from ..viewer.document import Document, ElaSettings, PixelCache, printable
 from ..viewer.export_analyses import AnalysesExport
 from ..viewer.filmstrip import Filmstrip
@@ -46,23 +45,12 @@ from ..viewer.image_views import PairedViews
 from ..viewer.info_panel import InfoPanel
 from ..viewer.session import ElaFrame, Session
 from ..viewer.tab_views import TabViewsMixin
-from ..viewer.welcome import WelcomePane
+from ..viewer.welcome import WelcomePane, local_path
 
 APP_TITLE = "Forensic Viewer"
 STYLE = """
 #PaneHeader { background: #2b2b2b; color: #dddddd; padding: 3px 6px; }
 """
-
-
-def local_path(url: QUrl) -> str:
-    """The file a dropped URL names, byte for byte.
-
-    File managers percent-encode the path's bytes; ``QUrl.toLocalFile`` decodes them as UTF-8
-    and turns a Latin-1 name into U+FFFD, naming a file that does not exist. Decoding the bytes
-    and then the file-system encoding (surrogate escapes) keeps every name Linux allows.
-    """
-    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
-    return os.fsdecode(unquote_to_bytes(encoded))
 
 
 class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
@@ -294,24 +282,23 @@ class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
             self.grid.set_document(None, None, self.session.settings)
             for tab in self.analysis_tabs.values():
                 tab.set_document(None, None)
+            # after Close All: the arrays are gone; give their pages back to the system
+            QTimer.singleShot(0, release_memory)
         else:
             pixels = self.session.pixels(doc)
-            if pixels is not None and doc.orientation == 1:
+            small = display_factor(doc.facts.width, doc.facts.height) == 1
+            if pixels is not None and doc.orientation == 1 and small:
                 self.views.set_original(pixels)  # the frame will carry the same array
             self.views.ela.header.setText(f"ELA   computing ({self.session.settings.describe()})")
         self._update_status()
 
     def _on_ela_ready(self, frame: ElaFrame) -> None:
         doc = self.session.current
-        if self.views.original.image.image is not frame.original:
-            self.views.set_original(frame.original)
+        if self.views.original.image.image is not frame.display_original:
+            height, width = frame.original.shape[:2]
+            self.views.set_original(frame.display_original, size=(width, height))
         s = frame.settings
-        if not s.auto_brightness:
-            brightness = f"gain x{frame.gain:g}"
-        elif s.auto_scale == "classic":
-            brightness = f"auto x{frame.gain:.1f} (classic)"
-        else:
-            brightness = f"auto x{frame.gain:.1f} (99.5th pct)"
+        brightness = s.header_brightness(frame.gain)
         title = f"ELA   q {s.quality}   {brightness}   max diff {frame.max_diff}"
         self.views.set_ela(frame.rendering, title)
         self.views.ela.header.setText(title)

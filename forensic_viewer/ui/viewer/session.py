@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from forensic_viewer.core.errors import ImageLoadError
 from forensic_viewer.core.images import ImageFacts, load_image, orient, pad_missing_rows
 
+from ..viewer.display import area_reduce, block_max, display_factor
 from ..viewer.document import (
     DEFAULT_FOLDER_CAP,
     Document,
@@ -49,8 +50,10 @@ class ElaFrame:
     doc_id: int
     settings: ElaSettings
     original: np.ndarray
+    """The decoded pixels in display orientation, full size (the values under the mouse)."""
     diff: np.ndarray
     rendering: np.ndarray
+    """What the ELA view shows: reduced by ``display_factor`` (block maximum) for huge images."""
     max_diff: int
     gain: float
     seconds: float
@@ -59,6 +62,17 @@ class ElaFrame:
     """True when the JPEG round trip ran; False when only the brightness rendering changed."""
     stored_diff: np.ndarray
     """The raw difference on the stored pixel grid (what the cache keeps)."""
+    display_original: np.ndarray | None = None
+    """What the original view shows: ``original`` itself, or its reduced copy."""
+    display_factor: int = 1
+
+    def full_rendering(self) -> np.ndarray:
+        """The ELA rendering at full resolution (exports), rendered again if it was reduced."""
+        if self.display_factor == 1:
+            return self.rendering
+        from forensic_viewer.core.ela import render
+
+        return render(self.diff, self.gain, self.settings.grayscale)[0]
 
 
 def load_many(paths: list[Path]):
@@ -92,6 +106,7 @@ def compute_ela_frame(
     rows; the frame shows the missing rows hatched in the original and blank in the ELA."""
     # imported here: OpenCV costs ~0.1 s of start-up and is first needed in this worker
     from forensic_viewer.core.analyses import REGISTRY
+    from forensic_viewer.core.ela import scale_gain
 
     ela = REGISTRY["ela"]  # the registry's ELA, in its two steps (the raw difference is kept)
     started = time.perf_counter()
@@ -99,14 +114,26 @@ def compute_ela_frame(
     if diff is None:
         diff = ela.difference(pixels, settings.quality)
     max_diff = int(diff.max()) if diff.size else 0
-    rendering, gain = ela.render(diff, settings.scale, settings.grayscale, max_diff)
     full = pixels.shape[0] if height is None else height
+    factor = display_factor(pixels.shape[1], full)
+    if factor == 1:
+        rendering, gain = ela.render(diff, settings.scale, settings.grayscale, max_diff)
+        original = shown = _display(pad_missing_rows(pixels, full), orientation)
+        rendering = pad_missing_rows(rendering, full, hatch=False)
+    else:  # a huge image: the views draw reduced copies, at the full image's gain
+        gain = scale_gain(diff, settings.scale, max_diff, settings.grayscale)
+        original = orient(pad_missing_rows(pixels, full), orientation)
+        shown = _display(area_reduce(pad_missing_rows(pixels, full), factor), orientation)
+        padded = pad_missing_rows(diff, full, hatch=False)
+        rendering, _ = ela.render(block_max(padded, factor), gain, settings.grayscale)
     return ElaFrame(
         doc_id=doc_id,
         settings=settings,
-        original=_display(pad_missing_rows(pixels, full), orientation),
+        original=original,
         diff=orient(pad_missing_rows(diff, full, hatch=False), orientation),
-        rendering=_display(pad_missing_rows(rendering, full, hatch=False), orientation),
+        rendering=_display(rendering, orientation),
+        display_original=shown,
+        display_factor=factor,
         max_diff=max(max_diff, 1),
         gain=gain,
         seconds=time.perf_counter() - started,

@@ -6,7 +6,10 @@ lights it up while files are dragged over the window.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import os
+from urllib.parse import unquote_to_bytes
+
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -32,6 +35,19 @@ SHORTCUTS = (
     ("Ctrl+0  /  Ctrl+1", "Fit / 100% (or double-click)"),
     ("F1", "Every shortcut"),
 )
+
+
+def local_path(url: QUrl) -> str:
+    """The file a dropped URL names, byte for byte.
+
+    File managers percent-encode the path's bytes; ``QUrl.toLocalFile`` decodes them as UTF-8
+    and turns a Latin-1 name into U+FFFD, naming a file that does not exist. Decoding the bytes
+    and then the file-system encoding (surrogate escapes) keeps every name Linux allows.
+    """
+    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
+    return os.fsdecode(unquote_to_bytes(encoded))
+
+
 IDLE_STYLE = (
     "#DropTarget { border: 2px dashed #8a8a8a; border-radius: 12px; background: palette(base); }"
 )
