@@ -6,7 +6,10 @@ Six CASIA v1.0 validation-split photos (three spliced, three authentic) with the
 model; writes viewer-ela.png, viewer-heatmap.png and viewer-grid.png (default: resources/
 screenshots/). Then one screenshot per further registered analysis (viewer-NAME.png): clone
 detection on a CASIA copy-move photo, and noise, double compression and thumbnail on edits made
-up here from a camera original (``made_up_inputs``, written to a temporary folder only).
+up here from a camera original (``made_up_inputs``, written to a temporary folder only). Then
+viewer-empty.png (the empty window's drop target), viewer-camera-percentile.png and
+viewer-camera-classic.png (a CC0 iPhone XR original from ../shared/datasets/camera-originals with
+the two auto brightness scales) and viewer-grid-1280.png (the grid in a 1280 x 800 screen).
 Needs xvfb-run (Debian package xvfb, installed by `make run`/`make test`). The XDG folders point
 at a temporary directory, so the user's settings and models are not used.
 """
@@ -77,6 +80,23 @@ def made_up_inputs(folder: Path) -> dict[str, Path]:
     return out
 
 
+CAMERA_PHOTO = "photos/apple_iPhone-XR_IMG_3580.JPG"  # CC0-1.0 (digicam_corpus)
+SIZED_SHOT = """
+import sys
+from dataclasses import replace
+from forensic_viewer.ui.app import create_application, create_window, save_screenshot
+from forensic_viewer.ui.app import wait_until_idle
+out, width, height, view, scale, *images = sys.argv[1:]
+app = create_application()
+window = create_window(images, view=view, size=(int(width), int(height)))
+settings = replace(window.session.settings, auto_scale=scale)
+window.controls.set_settings(settings)
+window.session.set_settings(settings)
+assert wait_until_idle(window, 300)
+save_screenshot(window, out)
+"""
+
+
 def main() -> int:
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "resources" / "screenshots"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +122,28 @@ def main() -> int:
             subprocess.run(
                 ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", *command]
                 + ["--screenshot", str(out), "--view", view, *paths],
+                check=True,
+                env=env,
+                timeout=300,
+            )
+        screen = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
+        subprocess.run(
+            [*screen, *command, "--screenshot", str(out_dir / "viewer-empty.png")],
+            check=True,
+            env=env,
+            timeout=300,
+        )
+        python = str(ROOT / ".venv" / "bin" / "python")
+        camera = str(CAMERA / CAMERA_PHOTO)
+        for name, screen_size, size, view, scale, shown in (
+            ("viewer-camera-percentile.png", "1600x1000", (1440, 760), "ela", "percentile",
+             [camera]),
+            ("viewer-camera-classic.png", "1600x1000", (1440, 760), "ela", "classic", [camera]),
+            ("viewer-grid-1280.png", "1280x800", (1280, 770), "grid", "percentile", [camera]),
+        ):  # fmt: skip
+            subprocess.run(
+                ["xvfb-run", "-a", "-s", f"-screen 0 {screen_size}x24", python, "-c", SIZED_SHOT]
+                + [str(out_dir / name), *map(str, size), view, scale, *shown],
                 check=True,
                 env=env,
                 timeout=300,
