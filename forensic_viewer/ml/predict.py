@@ -272,6 +272,12 @@ class Predictor:
             self._last_rgb, self._last_rendering, self._last_tiles = rgb, rendering, {}
             return rendering
 
+    def clear_cache(self) -> None:
+        """Forget the last image (its pixels, rendering and tile scores), e.g. once it is closed:
+        a 12 MP photo's pixels and ghost rendering are 72 MB."""
+        with self._lock:
+            self._last_rgb, self._last_rendering, self._last_tiles = None, None, {}
+
     def _cached_tiles(
         self, rgb: np.ndarray, stride: int, cancel: Cancel
     ) -> tuple[np.ndarray, list]:

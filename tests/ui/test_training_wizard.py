@@ -319,11 +319,15 @@ def test_train_end_to_end_plots_results_and_use_this_model(qtbot, open_wizard, t
     assert model_files() == []
 
     results.name_edit.setText("my-model")
+    assert results.warnings and results.caution.isVisible()  # 8 validation images: too few
+    asked = []
+    results.confirm_weak_model = lambda: asked.append(1) or True
     finish = wizard.button(QWizard.WizardButton.FinishButton)
     assert finish.text() == "Use this model"
     with qtbot.waitSignal(wizard.modelReady, timeout=30_000) as ready:
         finish.click()
     path = Path(ready.args[0])
+    assert asked == [1]
     assert path == user_models_dir() / "my-model.safetensors"
     assert model_files() == [path]  # one file: the card is inside it
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=5_000)

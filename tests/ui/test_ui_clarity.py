@@ -323,3 +323,16 @@ def test_display_factor_and_block_max():
     array = np.arange(7 * 5, dtype=np.uint8).reshape(7, 5)
     expected = np.array([[6, 8, 9], [16, 18, 19], [26, 28, 29], [31, 33, 34]], np.uint8)
     np.testing.assert_array_equal(block_max(array, 2), expected)
+
+
+def test_close_all_makes_the_network_forget_the_last_image(qtbot, window, images, tmp_path):
+    model = save_tiny_model(tmp_path / "models" / "tiny", "tiles", seed=1)
+    window.choose_model(model)
+    window.open_paths(images[:1])
+    wait_idle(qtbot, window)
+    predictor = window.verdicts.predictor
+    assert window.session.current.verdict is not None
+    assert predictor._last_rgb is window.session.pixels(window.session.current)
+    window.session.close_all()
+    wait_idle(qtbot, window)
+    assert predictor._last_rgb is None and predictor._last_rendering is None

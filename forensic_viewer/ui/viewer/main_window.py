@@ -282,7 +282,9 @@ class MainWindow(TabViewsMixin, NetworkMixin, QMainWindow):
             self.grid.set_document(None, None, self.session.settings)
             for tab in self.analysis_tabs.values():
                 tab.set_document(None, None)
-            # after Close All: the arrays are gone; give their pages back to the system
+            # after Close All: the network forgets the last image, and the freed pages go back
+            if self.verdicts.predictor is not None:
+                self.verdicts.predictor.clear_cache()
             QTimer.singleShot(0, release_memory)
         else:
             pixels = self.session.pixels(doc)
