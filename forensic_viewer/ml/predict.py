@@ -62,6 +62,9 @@ def configure_torch_threads(threads: int | None = None) -> int:
     global _threads_configured
     with _threads_lock:
         if threads is None and _threads_configured is not None:
+            # Training (the wizard's, in this process) may have changed the pool since.
+            if torch.get_num_threads() != _threads_configured:
+                torch.set_num_threads(_threads_configured)
             return _threads_configured
         count = max(1, threads or 1)
         torch.set_num_threads(count)
