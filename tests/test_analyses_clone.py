@@ -243,3 +243,25 @@ def test_cli_grid_writes_extras(tmp_path, capsys):
     np.testing.assert_array_equal(
         np.asarray(Image.open(out))[:, :, 1], ela(pixels, 80, grayscale=True).rendering
     )
+
+
+def test_small_clusters_are_a_notice_and_dense_ones_scale_with_the_image():
+    from forensic_viewer.core.analyses.clone import finish
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    mask = np.zeros((8, 8), bool)
+
+    def severity(size: int, unit: str, positions: int = 0) -> str:
+        cluster = {"size": size, "dx": 50.0, "dy": 0.0, "rotation": 0.0, "scale": 1.0}
+        data = {"positions": positions}
+        return finish(pixels, mask, [], [cluster], data, unit).findings[0].severity
+
+    assert (severity(9, "keypoint matches"), severity(10, "keypoint matches")) == (
+        "notice",
+        "warning",
+    )
+    assert (severity(199, "blocks", 1000), severity(200, "blocks", 1000)) == ("notice", "warning")
+    assert (severity(399, "blocks", 200_000), severity(400, "blocks", 200_000)) == (
+        "notice",
+        "warning",
+    )

@@ -64,7 +64,9 @@ BLOCK = Param(
 DEFAULT_SIDE = {"keypoints": 2048, "dense": 768}
 STRONG = {"keypoint matches": 10, "blocks": 200}
 """Cluster sizes reported as a warning; smaller clusters are a notice (authentic photos with
-repeated texture reach them; see bench/README.md)."""
+repeated texture reach them; see bench/README.md). Dense: also at least STRONG_SHARE of the
+working image's block positions, since block counts grow with the image."""
+STRONG_SHARE = 0.002
 
 
 def working_gray(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -313,7 +315,7 @@ def finish(
         move = f"moved by ({cluster['dx']:+.0f}, {cluster['dy']:+.0f}) px"
         if abs(cluster["rotation"]) >= 2 or abs(cluster["scale"] - 1) >= 0.03:
             move += f", rotated {cluster['rotation']:+.0f} deg, scaled x{cluster['scale']:.2f}"
-        strong = cluster["size"] >= STRONG[unit]
+        strong = cluster["size"] >= max(STRONG[unit], STRONG_SHARE * data.get("positions", 0))
         what = "Cloned region" if strong else "Possible cloned region (small)"
         findings.append(
             Finding(

@@ -235,6 +235,7 @@ def detect_dense(
         "score_meaning": "patch positions in the largest geometrically consistent region",
         "working_scale": factor,
         "textured_fraction": float(textured.mean()),
+        "positions": int(textured.size),
         "clusters": clusters,
     }
     return finish(pixels, full_size_mask(region, pixels.shape[:2]), lines, clusters, data, "blocks")
