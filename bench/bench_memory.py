@@ -20,7 +20,7 @@ RSS, with the display limit and without it (``MAX_DISPLAY_PIXELS`` raised out of
 Photos: 4000 x 3000 JPEGs (q92) resized from the camera originals in ../shared/datasets/
 camera-originals (a mosaic of CASIA photos when absent), written to a temporary folder.
 
-    .venv/bin/python bench/bench_memory.py [--before PATH] [--skip-huge]
+    .venv/bin/python bench/bench_memory.py [--before PATH] [--skip-huge] [--score-all]
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ def rss_mb():
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024)
 
+if os.environ.get("BENCH_SCORE_ALL"):  # the network on every photo, whatever the card's domain
+    from forensic_viewer.ui.network import verdict_jobs
+    if hasattr(verdict_jobs, "before_model"):
+        verdict_jobs.before_model = lambda facts, card: None
 if mode == "no-trim":
     from forensic_viewer.ui.viewer import main_window
     main_window.release_memory = gc.collect
@@ -147,13 +151,27 @@ def main() -> int:
     parser.add_argument("--before", type=Path, help="a checkout of the code before the fixes")
     parser.add_argument("--skip-huge", action="store_true")
     parser.add_argument("--folder", type=Path, help="where the test photos are made (kept)")
+    parser.add_argument(
+        "--score-all",
+        action="store_true",
+        help="run the network on every photo (the default model declines camera photos as "
+        "outside its validated domain, so without this no verdict is computed)",
+    )
+    parser.add_argument("--variants", default="shipped,no-trim", help="shipped,no-trim")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.gettempdir()) / "forensic-viewer-bench-memory"
     folder.mkdir(parents=True, exist_ok=True)
     photos = make_photos(folder)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "cycles": {}}
     with tempfile.TemporaryDirectory() as home:
-        variants = [("as shipped", "shipped", ROOT), ("no malloc_trim", "no-trim", ROOT)]
+        if args.score_all:
+            os.environ["BENCH_SCORE_ALL"] = "1"
+        wanted = args.variants.split(",")
+        variants = [
+            (name, mode, ROOT)
+            for name, mode in (("as shipped", "shipped"), ("no malloc_trim", "no-trim"))
+            if mode in wanted
+        ]
         if args.before:
             variants.append(("before the fixes", "shipped", args.before.resolve()))
         for name, mode, code in variants:
