@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -10,9 +11,18 @@ from pathlib import Path
 import torch
 
 
-def no_dropout() -> None:
-    """Dropout masks are random per process by design; the parity check needs them off."""
+@contextlib.contextmanager
+def no_dropout():
+    """Dropout masks are random per process by design; the parity check needs them off.
+
+    Restored afterwards: the single-process run happens inside the pytest process.
+    """
+    original = torch.nn.Dropout.forward
     torch.nn.Dropout.forward = lambda self, x: x
+    try:
+        yield
+    finally:
+        torch.nn.Dropout.forward = original
 
 
 def run_training(dataset_root: str, batch_size: int, epochs: int, size: int) -> dict:
@@ -20,18 +30,22 @@ def run_training(dataset_root: str, batch_size: int, epochs: int, size: int) -> 
     from forensic_viewer.ml import train as t
     from forensic_viewer.ml.preprocess import Recipe
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    no_dropout()
     config = t.TrainConfig(
         recipe=Recipe(name="small", size=size), epochs=epochs, batch_size=batch_size,
         patience=0, bf16="off", workers=1,
     )  # fmt: skip
     losses, finished = [], None
-    for event in t.train(config, data.scan_dataset(dataset_root)):
-        if isinstance(event, t.BatchProgress):
-            losses.append(event.loss)
-        if isinstance(event, t.Finished):
-            finished = event
+    try:
+        with no_dropout():
+            for event in t.train(config, data.scan_dataset(dataset_root)):
+                if isinstance(event, t.BatchProgress):
+                    losses.append(event.loss)
+                if isinstance(event, t.Finished):
+                    finished = event
+    finally:
+        torch.set_num_threads(threads)
     state = finished.model.state_dict()
     digest = hashlib.sha256()
     for name in sorted(state):

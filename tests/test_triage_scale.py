@@ -47,6 +47,15 @@ def folder(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory):
+    """Enough files for rows to arrive in several network batches (so a kill can fall between)."""
+    root = tmp_path_factory.mktemp("many")
+    for i in range(240):
+        make_jpeg(root / f"p{i:03d}.jpg", i)
+    return root
+
+
 def cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
     return subprocess.run(
@@ -125,7 +134,8 @@ def test_out_streams_rows_keyed_by_sha256(model_path, folder, tmp_path):
     assert len(list(read_rows(out))) == 25
 
 
-def test_a_kill_then_resume_scores_every_file_exactly_once(model_path, folder, tmp_path):
+def test_a_kill_then_resume_scores_every_file_exactly_once(model_path, big_folder, tmp_path):
+    folder = big_folder
     reference = tmp_path / "all.jsonl"
     assert cli("predict", str(folder), "--model", str(model_path), "--out", str(reference))
     expected = without_timing(read_rows(reference))
@@ -138,18 +148,18 @@ def test_a_kill_then_resume_scores_every_file_exactly_once(model_path, folder, t
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 600):
-        time.sleep(0.01)
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
     before = list(read_rows(out))
-    assert 0 < len(before) < 25, "the kill came too late to test anything"
+    assert 0 < len(before) < 240, "the kill came too late to test anything"
 
     resumed = cli("predict", str(folder), "--model", str(model_path), "--out", str(out), "--resume")
     assert f"{len(before)} already in" in resumed.stderr
     rows = list(read_rows(out))
     paths = [r["path"] for r in rows]
-    assert len(paths) == len(set(paths)) == 25  # none twice, none missed
+    assert len(paths) == len(set(paths)) == 240  # none twice, none missed
     assert without_timing(rows) == expected
 
 
