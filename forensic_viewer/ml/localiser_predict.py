@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.jpeg import estimate_quality  # noqa: F401 - kept for callers describing the domain
 from . import modelformat
 from .cardcheck import card_problems
 from .local_features import BlockFeatures, NotJpegError, read_block_features
@@ -78,6 +77,8 @@ class LocaliserRecipe:
     tile_stride: int = 8
     inputs: tuple = INPUT_GROUPS
     offset: float = 0.0
+    map_threshold: float = 0.5
+    """A block's P(tampered) at or above this is marked tampered in a binary map (F1)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,12 @@ def load_localiser(path: str | Path) -> LoadedModel:
         isinstance(inputs, list) and inputs and set(inputs) <= set(INPUT_GROUPS)
     ):
         raise ModelFileError(card_path, "the localiser recipe's offset or inputs are invalid")
-    recipe = LocaliserRecipe(inputs=tuple(inputs), offset=float(offset))
+    map_threshold = card.recipe.get("map_threshold", 0.5)
+    if not (isinstance(map_threshold, int | float) and 0.0 <= map_threshold <= 1.0):
+        raise ModelFileError(card_path, "the localiser recipe's map_threshold is not 0-1")
+    recipe = LocaliserRecipe(
+        inputs=tuple(inputs), offset=float(offset), map_threshold=float(map_threshold)
+    )
     return LoadedModel(
         model=model.eval(), card=card, path=weights_path, recipe=recipe, card_file=card_path
     )
@@ -280,7 +286,7 @@ class LocaliserScorer:
         self.predictor = LocaliserPredictor(path)
         self.name = self.predictor.name
         self.threshold = float(self.predictor.threshold)
-        self.map_threshold = self.threshold
+        self.map_threshold = float(self.predictor.recipe.map_threshold)
 
     def score(self, jpeg: bytes, want_map: bool = True):
         from .scorers import INCONCLUSIVE, ScoreResult, state_for

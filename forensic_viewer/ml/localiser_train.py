@@ -169,6 +169,26 @@ def map_metrics(maps, cache: FeatureCache) -> dict:
     }
 
 
+def best_map_logit(maps, cache: FeatureCache) -> float:
+    """The block-logit threshold with the highest median F1 over tampered validation images
+    (blocks at least half inside the mask count as tampered), searched on a grid of logits."""
+    pairs = [(mp, t >= 128) for mp, t, label in zip(maps, cache.targets, cache.labels, strict=True)
+             if label != AUTHENTIC and (t >= 128).any()]  # fmt: skip
+    if not pairs:
+        return 0.0
+    best, best_f1 = 0.0, -1.0
+    for threshold in np.linspace(-4.0, 4.0, 81):
+        f1s = []
+        for mp, positive in pairs:
+            predicted = mp >= threshold
+            tp = float((predicted & positive).sum())
+            f1s.append(2 * tp / max(float(predicted.sum() + positive.sum()), 1.0))
+        median = float(np.median(f1s))
+        if median > best_f1:
+            best, best_f1 = float(threshold), median
+    return best
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
@@ -453,6 +473,11 @@ def train_localiser(
     scores = map_metrics(best["maps"], val_cache)
     labels_val = np.array(val_cache.labels)
     calibration = calibrate(scores["pooled"], labels_val, config.max_false_alarm)
+    # The map's own threshold (for F1 and a binary mask): calibrated like the image score.
+    z = (best_map_logit(best["maps"], val_cache) - calibration["offset"]) / calibration[
+        "temperature"
+    ]
+    calibration["map_threshold"] = float(_sigmoid(z))
     report = _report(scores, calibration, labels_val, val_cache, best["epoch"], history, started)
     card = _card(config, summary, report, history, str(device), precision, cancelled, train_cache,
                  val_cache, calibration)  # fmt: skip
@@ -517,6 +542,7 @@ def _card(config, summary, report, history, device, precision, cancelled, train_
         "residual_qualities": list(RESIDUAL_QUALITIES),
         "dct_clip": DCT_CLIP,
         "offset": float(calibration["offset"]),
+        "map_threshold": float(calibration["map_threshold"]),
         "formats": ["jpeg"],
     }
     training = {

@@ -44,7 +44,7 @@ RECIPE_TEXT = {
     "with a fixed gain (the 'JPEG ghost' idea). The shipped default model's recipe.",
     "localiser": "A map of every 8 x 8 block from the JPEG's own DCT coefficients, trained on "
     "the folder's masks and on pairs generated from a folder of untouched photos (below). "
-    "JPEG only; its plots add the pixel AUC.",
+    "JPEG only; its plots add the pixel AUC; it keeps the best epoch (no early stopping).",
 }
 RECIPE_NAMES = {
     "ghost": "JPEG ghost tiles (recommended)",
@@ -195,7 +195,14 @@ class SettingsPage(QWizardPage):
     def _recipe_changed(self) -> None:
         key = self.recipe.currentData()
         self.recipe_hint.setText(f"{RECIPE_TEXT[key]} (--recipe {key})")
-        self.photos.setEnabled(key == "localiser")
+        localiser = key == "localiser"
+        self.photos.setEnabled(localiser)
+        # The localiser trains with AdamW at 2e-3 (a cosine schedule); the classic 1e-4 would
+        # barely move it. Only the untouched default is switched, never a value the user typed.
+        if localiser and self.learning_rate() == CLASSIC_DEFAULTS["lr"]:
+            self.lr.setText("0.002")
+        elif not localiser and self.learning_rate() == 0.002:
+            self.lr.setText(f"{CLASSIC_DEFAULTS['lr']:g}")
 
     def restore_defaults(self) -> None:
         self.apply(RECOMMENDED_DEFAULTS)
