@@ -8,6 +8,7 @@ The card names the architecture; everything that loads a model for prediction go
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from .modelpaths import weights_path_for
@@ -66,14 +67,15 @@ def analyse_paths(paths, predictor, cancel=None):
     localiser = is_localiser(predictor)
 
     def prepare(path: Path):
+        started = time.perf_counter()
         try:
             if localiser:
                 from .local_features import read_block_features
 
-                return read_block_features(path), None
+                return (read_block_features(path), time.perf_counter() - started), None
             from ..core.images import load_image
 
-            return load_image(path).pixels, None
+            return (load_image(path).pixels, time.perf_counter() - started), None
         except ForensicError as error:
             return None, str(error) if path.name in str(error) else f"{path.name}: {error}"
         except Exception as error:  # one odd file must not end a batch
@@ -91,8 +93,11 @@ def analyse_paths(paths, predictor, cancel=None):
             if error is not None:
                 yield index, path, None, error
                 continue
+            array, seconds = data
             if localiser:
-                result = predictor.analyse_features(data, cancel)
+                # The verdict's time includes reading the file's coefficients (as for ELA).
+                started = time.perf_counter() - seconds
+                result = predictor.analyse_features(array, cancel, started)
             else:
-                result = predictor.analyse(data, cancel)
+                result = predictor.analyse(array, cancel)
             yield index, path, result, None
