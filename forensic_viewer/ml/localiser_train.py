@@ -190,7 +190,9 @@ def best_map_logit(maps, cache: FeatureCache) -> float:
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+    # exp of a large negative logit overflows to inf, which gives the right limit 0
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
 def calibrate(pooled: np.ndarray, labels: np.ndarray, max_false_alarm: float) -> dict:
