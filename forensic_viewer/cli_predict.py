@@ -180,48 +180,40 @@ def _predict(args: argparse.Namespace) -> int:
                 "no model available: no default model is installed; pass --model NAME.safetensors "
                 "or train one with 'forensic-viewer train'"
             )
-        from .ml.architectures import analyse_paths, is_localiser, make_predictor
-        from .ml.batch import PathPrediction, predict_paths
+        from .ml.architectures import make_predictor
+        from .ml.triage import triage_paths
 
         # Ray actors load their own copy; the driver only checks the file when it is local.
         predictor = None if args.ray else make_predictor(model_path)
     except ModelFileError as error:
         return fail(f"cannot use the model: {error}")
-    if args.out:
-        return _predict_to_log(args, files, model_path, predictor)
-    maps: dict = {}
+    on_result = None
     if args.maps:
+        if args.ray:
+            return fail("--maps is not available with --ray: write maps on one machine")
         from .cli_maps import plan_maps, write_map
 
         maps, problem = plan_maps(args.maps, files)
         if problem:
             return fail(problem)
 
+        def on_result(path: Path, result: tuple) -> str | None:
+            # Inconclusive files (not a JPEG, outside the card's domain...) are not analysed
+            # and get no map; their verdict comes from the file header (ml.triage).
+            if path not in maps:
+                return None
+            try:
+                write_map(maps[path], result[1])
+            except OSError as exc:
+                return f"{path.name}: map not written ({exc})"
+            return None
+
+    if args.out:
+        return _predict_to_log(args, files, model_path, predictor, on_result)
+
     def outcomes():
-        """PathPrediction per file; the localiser and --maps go through analyse_paths."""
-        if not maps and not is_localiser(predictor):
-            yield from predict_paths(files, predictor)
-            return
-        # Inconclusive files (not a JPEG, outside the card's domain...) are not analysed and
-        # get no map; their verdict comes from the file header (ml.verdict.before_model).
-        early = _early_verdicts(files, predictor.loaded.card)
-        analysed = iter(
-            analyse_paths([f for i, f in enumerate(files) if i not in early], predictor)
-        )
-        for index, path in enumerate(files):
-            if index in early:
-                yield PathPrediction(index, len(files), path, verdict=early[index])
-                continue
-            _, _, result, error = next(analysed)
-            if error is None and path in maps:
-                try:
-                    write_map(maps[path], result[1])
-                except OSError as exc:
-                    error = f"{path.name}: map not written ({exc})"
-            if error is not None:
-                yield PathPrediction(index, len(files), path, error=error)
-            else:
-                yield PathPrediction(index, len(files), path, result[0])
+        """PathPrediction per file, for either architecture (ml.triage)."""
+        yield from triage_paths(files, predictor, on_result=on_result)
 
     from tqdm import tqdm
 
@@ -265,24 +257,8 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _early_verdicts(files: list[Path], card) -> dict[int, object]:
-    """{index: inconclusive Verdict} for files whose header already decides (no analysis)."""
-    from .ml.domain import header_facts
-    from .ml.verdict import before_model
-
-    found = {}
-    for index, path in enumerate(files):
-        try:
-            verdict = before_model(header_facts(path), card)
-        except Exception:  # noqa: BLE001 - unreadable: the analysis reports it with a reason
-            verdict = None
-        if verdict is not None:
-            found[index] = verdict
-    return found
-
-
 def _predict_to_log(
-    args: argparse.Namespace, files: list[Path], model_path: Path, predictor
+    args: argparse.Namespace, files: list[Path], model_path: Path, predictor, on_result=None
 ) -> int:
     """Stream rows into ``--out`` as they come; counts only, so memory stays flat."""
     from tqdm import tqdm
@@ -315,9 +291,12 @@ def _predict_to_log(
             except ClusterError as error:
                 return fail(str(error))
         else:
-            from .ml.batch import predict_paths
+            from .ml.triage import triage_paths
 
-            for item in predict_paths(files, predictor, skip=log.is_done):
+            outcomes = triage_paths(
+                files, predictor, skip=log.is_done, hash_files=True, on_result=on_result
+            )
+            for item in outcomes:
                 row = {"skipped": True} if item.skipped else _row(item)
                 _count(counts, row)
                 if not item.skipped:

@@ -247,3 +247,49 @@ def test_ray_resume_skips_done_files(local_ray, model_path, folder, tmp_path):
     rows = list(predict_ray(sorted(folder.iterdir()), model_path, done=done, workers=2))
     assert sum(bool(r.get("skipped")) for r in rows) == 10
     assert len(rows) == 25
+
+
+# --- the localiser goes through the same streaming route ---------------------------------------
+
+LOCALISER = ROOT / "models" / "localiser.safetensors"
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory):
+    """JPEGs the localiser analyses, a PNG it cannot (inconclusive), a broken file (error)."""
+    root = tmp_path_factory.mktemp("mixed")
+    for i in range(5):
+        rng = np.random.default_rng(i)
+        pixels = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"j{i}.jpg", quality=90)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(root / "p.png")
+    (root / "x.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    return root
+
+
+def test_localiser_rows_stream_with_sha256_and_resume(mixed_folder, tmp_path):
+    out = tmp_path / "r.jsonl"
+    done = cli("predict", str(mixed_folder), "--model", str(LOCALISER), "--out", str(out))
+    assert done.returncode == 1, done.stderr  # the broken file
+    rows = {Path(r["path"]).name: r for r in read_rows(out)}
+    assert sorted(rows) == ["j0.jpg", "j1.jpg", "j2.jpg", "j3.jpg", "j4.jpg", "p.png", "x.jpg"]
+    for name, row in rows.items():
+        expected = hashlib.sha256((mixed_folder / name).read_bytes()).hexdigest()
+        assert row["sha256"] == expected
+    assert rows["p.png"]["verdict"] == "inconclusive" and rows["p.png"]["p_tampered"] is None
+    assert "error" in rows["x.jpg"]
+    assert all(0.0 <= rows[f"j{i}.jpg"]["p_tampered"] <= 1.0 for i in range(5))
+    again = cli(
+        "predict", str(mixed_folder), "--model", str(LOCALISER), "--out", str(out), "--resume"
+    )
+    assert "7 already in" in again.stderr
+    assert len(list(read_rows(out))) == 7
+
+
+def test_ray_scores_with_the_localiser_like_one_process(local_ray, mixed_folder, tmp_path):
+    from forensic_viewer.ml.cluster import predict_ray
+
+    reference = tmp_path / "all.jsonl"
+    cli("predict", str(mixed_folder), "--model", str(LOCALISER), "--out", str(reference))
+    rows = list(predict_ray(sorted(mixed_folder.iterdir()), LOCALISER, workers=2))
+    assert without_timing(rows) == without_timing(read_rows(reference))

@@ -33,22 +33,23 @@ class RayScorer:
     """One model per actor; called with a batch of file paths, returns their rows as JSON."""
 
     def __init__(self, model_path: str, done: frozenset | None = None, threads: int = 1) -> None:
-        from .predict import Predictor, configure_torch_threads
+        from .architectures import make_predictor
+        from .predict import configure_torch_threads
 
         configure_torch_threads(threads)
-        self.predictor = Predictor(model_path)
+        self.predictor = make_predictor(model_path)
         self.done = done or frozenset()
 
     def skip(self, sha256: str, path: str) -> bool:
         return row_key(sha256, path) in self.done
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .batch import predict_paths
+        from .triage import triage_paths
 
         # Paths travel as bytes: a file name that is not UTF-8 survives Arrow unchanged.
         paths = [Path(os.fsdecode(bytes(raw))) for raw in batch["path"]]
         rows = []
-        for item in predict_paths(paths, self.predictor, skip=self.skip):
+        for item in triage_paths(paths, self.predictor, skip=self.skip, hash_files=True):
             row = {"path": str(item.path), "skipped": True} if item.skipped else item.as_row()
             rows.append(json.dumps(row, ensure_ascii=True, allow_nan=False))
         return {"row": np.array(rows, dtype=object)}
