@@ -279,3 +279,19 @@ def test_cli_trains_a_localiser_dry_run(tmp_path, capsys):
         loaded.card.recipe["name"] == "localiser" and "--recipe localiser" in loaded.card.reproduce
     )
     assert "pixel AUC" in capsys.readouterr().out
+
+
+def test_localiser_loading_refuses_pickles_as_the_classic_loader_does(tmp_path):
+    """Both loaders read files through modelfile.read_model_file: a pickle is never opened."""
+    import pickle
+
+    from forensic_viewer.ml.localiser_predict import load_localiser
+    from forensic_viewer.ml.modelfile import ModelFileError
+
+    named = tmp_path / "model.pt"
+    named.write_bytes(pickle.dumps({"weights": 1}))
+    disguised = tmp_path / "model.bin.safetensors"
+    disguised.write_bytes(pickle.dumps({"weights": 1}))
+    for path in (named, disguised):
+        with pytest.raises(ModelFileError):
+            load_localiser(path)

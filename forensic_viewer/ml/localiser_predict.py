@@ -11,7 +11,6 @@ gives it at the image's full size, like ``TileHeatmap``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import modelformat
 from .cardcheck import card_problems
 from .local_features import BlockFeatures, NotJpegError, read_block_features
 from .localiser import (
@@ -32,17 +30,16 @@ from .localiser import (
 )
 from .localiser_config import INPUT_GROUPS
 from .localiser_train import channel_keep
-from .model import CLASS_NAMES, TAMPERED_INDEX
-from .modelfile import LoadedModel, ModelCard, ModelFileError, weights_path_for
+from .modelfile import LoadedModel, ModelCard, ModelFileError, read_model_file
 from .predict import (
     Cancel,
+    CardVerdicts,
     Prediction,
     PredictionCancelled,
     _pool,
     configure_torch_threads,
     default_workers,
 )
-from .verdict import from_probability
 
 STRIP_MARGIN = 36
 """Block rows of context beyond a strip's kept rows: the receptive field reaches 32 rows up and
@@ -109,30 +106,16 @@ def load_localiser(path: str | Path) -> LoadedModel:
     SHA-256 of the weights checked as ``modelfile.load_model`` does)."""
     from safetensors.torch import load as load_safetensors_bytes
 
-    weights_path = weights_path_for(path)
-    if not weights_path.is_file():
-        raise ModelFileError(weights_path, "the weights file does not exist")
-    try:
-        data = weights_path.read_bytes()
-    except OSError as error:
-        raise ModelFileError(weights_path, f"cannot read the file ({error.strerror})") from None
-    header = modelformat.parse_header(weights_path, data, len(data))
-    card_data, card_path = modelformat.read_card(weights_path, header)
-    try:
-        card = ModelCard.from_dict(card_data)
-    except ValueError as error:
-        raise ModelFileError(card_path, f"the model card is invalid: {error}") from None
+    contents = read_model_file(path)
+    weights_path, data, card, card_path = (
+        contents.weights_path, contents.data, contents.card, contents.card_path
+    )  # fmt: skip
     problems = card_problems(card)
     if problems:
         raise ModelFileError(card_path, "the model card is invalid: " + "; ".join(problems))
     if card.architecture != ARCHITECTURE or card.architecture_version != ARCHITECTURE_VERSION:
         raise ModelFileError(card_path, f"not a {ARCHITECTURE} v{ARCHITECTURE_VERSION} model")
-    if card.weights_sha256:
-        hashed = memoryview(data)[header.data_start :] if card_path == weights_path else data
-        if hashlib.sha256(hashed).hexdigest() != card.weights_sha256.lower():
-            raise ModelFileError(
-                weights_path, "the weights do not match the SHA-256 in the model card"
-            )
+    contents.check_weights_hash()
     try:
         tensors = load_safetensors_bytes(data)
     except Exception as error:  # safetensors raises its own error type for malformed input
@@ -165,7 +148,7 @@ def load_localiser(path: str | Path) -> LoadedModel:
     )
 
 
-class LocaliserPredictor:
+class LocaliserPredictor(CardVerdicts):
     """A loaded localiser turning JPEG files into verdicts and block maps. Thread-safe."""
 
     needs_file = True
@@ -179,33 +162,12 @@ class LocaliserPredictor:
         self.workers = max(1, workers or default_workers())
 
     @property
-    def name(self) -> str:
-        return self.loaded.card.name
-
-    @property
     def card(self) -> ModelCard:
         return self.loaded.card
 
     @property
     def recipe(self) -> LocaliserRecipe:
         return self.loaded.recipe
-
-    @property
-    def threshold(self) -> float:
-        return self.loaded.card.threshold
-
-    @property
-    def temperature(self) -> float:
-        return self.loaded.card.temperature
-
-    def label_for(self, probability: float) -> str:
-        tampered = probability >= self.threshold
-        return CLASS_NAMES[TAMPERED_INDEX] if tampered else CLASS_NAMES[1 - TAMPERED_INDEX]
-
-    def make_prediction(self, probability: float, seconds: float) -> Prediction:
-        return Prediction(float(probability), self.label_for(probability), self.threshold,
-                          seconds * 1000.0, self.name,
-                          from_probability(probability, self.loaded.card))  # fmt: skip
 
     def block_logits(self, features: BlockFeatures, cancel: Cancel = None) -> np.ndarray:
         """float32 rows x cols raw block logits, as one pass over the whole image gives.

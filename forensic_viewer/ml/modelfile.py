@@ -279,8 +279,35 @@ def _build_model(weights_path: Path, tensors: dict, recipe: Recipe) -> ElaCnn:
     return model.eval()
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Load ``NAME.safetensors`` (or ``NAME``; ``NAME.json`` names an old two-file model)."""
+@dataclass
+class ModelFileContents:
+    """A model file read and its card parsed, before any architecture-specific check."""
+
+    weights_path: Path
+    data: bytes
+    header: Any
+    card: ModelCard
+    card_path: Path
+
+    def check_weights_hash(self) -> None:
+        """The card's SHA-256 against the weights: a single file's card hashes the tensor data
+        (it cannot hash the header it is in); an old card beside the weights hashes the file."""
+        card = self.card
+        if not card.weights_sha256:
+            return
+        single = self.card_path == self.weights_path
+        hashed = memoryview(self.data)[self.header.data_start :] if single else self.data
+        if hashlib.sha256(hashed).hexdigest() != card.weights_sha256.lower():
+            raise ModelFileError(
+                self.weights_path,
+                "the weights do not match the SHA-256 in the model card "
+                "(the file was changed, damaged or replaced)",
+            )
+
+
+def read_model_file(path: str | Path) -> ModelFileContents:
+    """Read any model file safely: pickles refused by name and content, the header and card
+    parsed and checked for types; every failure a ModelFileError naming the file."""
     given = Path(path)
     if given.suffix.lower() in PICKLE_SUFFIXES:
         raise refuse_pickle(given)
@@ -305,6 +332,15 @@ def load_model(path: str | Path) -> LoadedModel:
         card = ModelCard.from_dict(card_data)
     except ValueError as error:
         raise ModelFileError(card_path, f"the model card is invalid: {error}") from None
+    return ModelFileContents(weights_path, data, header, card, card_path)
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Load ``NAME.safetensors`` (or ``NAME``; ``NAME.json`` names an old two-file model)."""
+    contents = read_model_file(path)
+    weights_path, data, card, card_path = (
+        contents.weights_path, contents.data, contents.card, contents.card_path
+    )  # fmt: skip
     if card.architecture != ARCHITECTURE or card.architecture_version != ARCHITECTURE_VERSION:
         raise ModelFileError(
             card_path,
@@ -316,21 +352,12 @@ def load_model(path: str | Path) -> LoadedModel:
             card_path, f"class names {card.class_names} are not {list(CLASS_NAMES)} in that order"
         )
     recipe = _check_recipe(card_path, card)
-    if card.weights_sha256:
-        # A single file's card hashes the tensor data (it cannot hash the header it is in); an
-        # old card beside the weights hashes the whole weights file.
-        hashed = memoryview(data)[header.data_start :] if card_path == weights_path else data
-        if hashlib.sha256(hashed).hexdigest() != card.weights_sha256.lower():
-            raise ModelFileError(
-                weights_path,
-                "the weights do not match the SHA-256 in the model card "
-                "(the file was changed, damaged or replaced)",
-            )
+    contents.check_weights_hash()
     try:
         tensors = load_safetensors_bytes(data)
     except Exception as error:  # safetensors raises its own error type for any malformed input
         raise ModelFileError(weights_path, f"not a valid safetensors file ({error})") from None
-    del data
+    del data, contents
     for key, tensor in tensors.items():
         if not tensor.is_floating_point():
             raise ModelFileError(weights_path, f"tensor {key!r} is not floating point")

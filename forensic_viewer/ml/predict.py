@@ -163,35 +163,16 @@ def tile_rows(rendering: np.ndarray, size: int, stride: int) -> Iterator[tuple[n
         yield tiles, [(y, x) for _, x in origins]
 
 
-class Predictor:
-    """A model loaded once, turning RGB pixels into verdicts and heatmaps. Thread-safe."""
+class CardVerdicts:
+    """What every predictor reads off its model card: name, threshold, labels, predictions.
 
-    def __init__(
-        self,
-        model: LoadedModel | str | Path,
-        batch_tiles: int = BATCH_TILES,
-        workers: int | None = None,
-    ) -> None:
-        self.loaded = model if isinstance(model, LoadedModel) else load_model(model)
-        self.batch_tiles = batch_tiles
-        self.workers = max(1, workers or default_workers())
-        """Chunks of a batch run at the same time (at most the shared pool's size)."""
-        configure_torch_threads()
-        self._lock = threading.RLock()
-        # The last image's ELA and tile scores, so predict() then heatmap() on the same array
-        # (what the viewer does) computes ELA and the network once. Keeping a reference to the
-        # array makes the identity check safe: its id cannot be reused while we hold it.
-        self._last_rgb: np.ndarray | None = None
-        self._last_rendering: np.ndarray | None = None
-        self._last_tiles: dict[int, tuple[np.ndarray, list]] = {}
+    Subclasses set ``self.loaded`` (a model with its ``card``)."""
+
+    loaded: object
 
     @property
     def name(self) -> str:
         return self.loaded.card.name
-
-    @property
-    def recipe(self) -> Recipe:
-        return self.loaded.recipe
 
     @property
     def threshold(self) -> float:
@@ -214,6 +195,33 @@ class Predictor:
             model_name=self.name,
             verdict=from_probability(probability, self.loaded.card),
         )
+
+
+class Predictor(CardVerdicts):
+    """A model loaded once, turning RGB pixels into verdicts and heatmaps. Thread-safe."""
+
+    def __init__(
+        self,
+        model: LoadedModel | str | Path,
+        batch_tiles: int = BATCH_TILES,
+        workers: int | None = None,
+    ) -> None:
+        self.loaded = model if isinstance(model, LoadedModel) else load_model(model)
+        self.batch_tiles = batch_tiles
+        self.workers = max(1, workers or default_workers())
+        """Chunks of a batch run at the same time (at most the shared pool's size)."""
+        configure_torch_threads()
+        self._lock = threading.RLock()
+        # The last image's ELA and tile scores, so predict() then heatmap() on the same array
+        # (what the viewer does) computes ELA and the network once. Keeping a reference to the
+        # array makes the identity check safe: its id cannot be reused while we hold it.
+        self._last_rgb: np.ndarray | None = None
+        self._last_rendering: np.ndarray | None = None
+        self._last_tiles: dict[int, tuple[np.ndarray, list]] = {}
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.loaded.recipe
 
     def judge(
         self, image, cancel: Cancel = None, max_tiles: int | None = VERDICT_MAX_TILES
