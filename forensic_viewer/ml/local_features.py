@@ -142,12 +142,7 @@ def phase_features_blocks(pixels: np.ndarray) -> np.ndarray:
     profile[..., 8:15] = inner.mean(axis=3)
     edge = np.abs(pixels[1:, :, 0, :] - pixels[:-1, :, 7, :])  # rows-1 x cols x 8
     profile[:-1, :, 15] = edge.mean(axis=2)
-    np.log1p(profile, out=profile)
-    level = profile.mean(axis=2, keepdims=True)
-    out = np.empty((rows, cols, PHASE_CHANNELS), np.float32)
-    out[..., :16] = profile - level
-    out[..., 16:] = level - _robust_center(level)
-    return out
+    return _phase_channels(profile)
 
 
 def _phase_matrices() -> tuple[np.ndarray, np.ndarray]:
@@ -183,12 +178,7 @@ def phase_features_from_dequantized(dequantized: np.ndarray) -> np.ndarray:
     # Phase 7: from a block's last column (row) into the next block's first.
     profile[:, :-1, 7] = np.abs(edges[:, 1:, 0] - edges[:, :-1, 1]).mean(axis=2)
     profile[:-1, :, 15] = np.abs(edges[1:, :, 2] - edges[:-1, :, 3]).mean(axis=2)
-    np.log1p(profile, out=profile)
-    level = profile.mean(axis=2, keepdims=True)
-    out = np.empty((rows, cols, PHASE_CHANNELS), np.float32)
-    out[..., :16] = profile - level
-    out[..., 16:] = level - _robust_center(level)
-    return out
+    return _phase_channels(profile)
 
 
 def features_from_coefficients(
@@ -256,3 +246,15 @@ def block_targets(mask: np.ndarray) -> np.ndarray:
     inside[:height, :width] = 1.0
     area = inside.reshape(rows, 8, cols, 8).sum(axis=(1, 3))
     return counts / area
+
+
+def _phase_channels(profile: np.ndarray) -> np.ndarray:
+    """rows x cols x 16 mean steps -> the phase channels: log steps relative to the block's own
+    level, then the level relative to the image's robust centre."""
+    rows, cols = profile.shape[:2]
+    np.log1p(profile, out=profile)
+    level = profile.mean(axis=2, keepdims=True)
+    out = np.empty((rows, cols, PHASE_CHANNELS), np.float32)
+    out[..., :16] = profile - level
+    out[..., 16:] = level - _robust_center(level)
+    return out
