@@ -16,7 +16,6 @@ code runs on CUDA.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import time
@@ -29,20 +28,18 @@ import torch
 import torch.nn.functional as F
 
 from ..core.atomic import atomic_open
-from ..core.paths import user_cache_dir
 from . import metrics as m
-from .data import AUTHENTIC, scan_dataset, split_dataset
+from .data import AUTHENTIC
 from .local_features import DCT_CLIP, DENSE_CHANNELS, RESIDUAL_QUALITIES
-from .localiser import ARCHITECTURE, ARCHITECTURE_VERSION, BlockLocaliser, pooled_logit
+from .localiser import BlockLocaliser, pooled_logit
+from .localiser_card import localiser_card, localiser_report
 from .localiser_config import INPUT_GROUPS, LocaliserConfig
 from .localiser_data import (
     FeatureCache,
     FeatureProgress,  # noqa: F401 - re-exported: one of the events
-    build_cache,
-    build_synthetic_cache,
-    labelled_items,
 )
-from .modelfile import ModelCard, save_model
+from .localiser_sources import cache_counts, training_sources
+from .modelfile import save_model
 from .predict import Cancel
 from .scoring import ValidationProgress, autocast, resolve_device, use_bf16
 from .train import BatchProgress, EpochEnd, Finished, Prepared
@@ -222,126 +219,6 @@ def calibrate(pooled: np.ndarray, labels: np.ndarray, max_false_alarm: float) ->
     return {"temperature": 1.0 / a, "offset": -b / a, "threshold": threshold, "probs": probs}
 
 
-def _cache_key(config: LocaliserConfig, part: str) -> str:
-    """Only the settings that shape this part's items (a labelled cache survives a change of
-    the generated pairs' settings and the other way round)."""
-    fields: dict = {
-        "v": 1,
-        "part": part,
-        "seed": config.seed,
-        "dry": config.dry_run,
-        "residuals": RESIDUAL_QUALITIES,
-        "val_fraction": config.val_fraction,
-    }
-    if part.startswith("labelled"):
-        fields.update(dataset=config.dataset, resave=config.val_resave_quality)
-    else:
-        fields.update(
-            synthetic=config.synthetic,
-            exclude=sorted(config.exclude_makes),
-            val_by=config.val_by,
-            per_photo=config.per_photo,
-            max_side=config.max_side,
-        )
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _cached(config, part, build):
-    """Reuse a saved feature cache for the same settings; build and save it otherwise."""
-    folder = Path(config.cache_dir) if config.cache_dir else user_cache_dir() / "localiser"
-    path = folder / f"{part}-{_cache_key(config, part)}.npz"
-    if path.is_file():
-        return FeatureCache.load(path)
-    cache = yield from build()
-    if cache is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_open(path) as handle:
-            cache.save(handle)
-    return cache
-
-
-def split_photos(photos, config: LocaliserConfig):
-    """(train, val) photos, split by make or by photo with a seeded shuffle; excluded makes
-    are dropped first."""
-    excluded = {make.lower() for make in config.exclude_makes}
-    kept = [p for p in photos if p.make.lower() not in excluded]
-    key = (lambda p: p.make.lower()) if config.val_by == "make" else (lambda p: str(p.path))
-    names = sorted({key(p) for p in kept})
-    np.random.default_rng(config.seed).shuffle(names)
-    count = max(1, round(config.val_fraction * len(names))) if len(names) > 1 else 0
-    val_names = set(names[:count])
-    return [p for p in kept if key(p) not in val_names], [p for p in kept if key(p) in val_names]
-
-
-def _sources(config: LocaliserConfig, cancel: Cancel):
-    """Yields progress; returns (train cache, val cache, summary) or None when cancelled."""
-    train, val = FeatureCache(), FeatureCache()
-    summary: dict = {}
-    workers = max(1, config.workers)
-    if config.dataset:
-        dataset = scan_dataset(config.dataset)
-        split = split_dataset(dataset, config.val_fraction, config.seed)
-        tr, va = split.train, split.val
-        if config.dry_run:
-            tr = [s for s in tr if s.label == AUTHENTIC][:4] + [s for s in tr if s.label][:4]
-            va = [s for s in va if s.label == AUTHENTIC][:2] + [s for s in va if s.label][:2]
-        summary["labelled"] = {"root": str(dataset.root), "split": split.method,
-                               "train": len(tr), "val": len(va)}  # fmt: skip
-
-        def labelled_train():
-            items = labelled_items(tr, seed=config.seed)
-            return (yield from build_cache(items, "labelled (train)", 2 * len(tr), workers, cancel))
-
-        def labelled_val():
-            items = labelled_items(va, resave_quality=config.val_resave_quality)
-            return (
-                yield from build_cache(items, "labelled (validation)", len(va), workers, cancel)
-            )
-
-        for part, build, target in (("labelled-train", labelled_train, train),
-                                    ("labelled-val", labelled_val, val)):  # fmt: skip
-            cache = yield from _cached(config, part, build)
-            if cache is None:
-                return None
-            target.extend(cache)
-    if config.synthetic:
-        from .synthetic import find_photos
-
-        photos = find_photos(config.synthetic)
-        photo_train, photo_val = split_photos(photos, config)
-        if config.dry_run:
-            photo_train, photo_val = photo_train[:2], photo_val[:1]
-        summary["synthetic"] = {
-            "root": str(config.synthetic), "val_by": config.val_by,
-            "excluded_makes": sorted(config.exclude_makes),
-            "train_photos": len(photo_train), "val_photos": len(photo_val),
-            "train_makes": sorted({p.make for p in photo_train}),
-            "val_makes": sorted({p.make for p in photo_val}),
-        }  # fmt: skip
-        per_photo = 1 if config.dry_run else config.per_photo
-        max_side = min(config.max_side, 256) if config.dry_run else config.max_side
-        for part, chosen, seed in (("synthetic-train", photo_train, config.seed),
-                                   ("synthetic-val", photo_val, config.seed + 1)):  # fmt: skip
-
-            def build(chosen=chosen, seed=seed):
-                return (yield from build_synthetic_cache(
-                    chosen, seed, per_photo, max_side, config.val_by, workers, cancel))  # fmt: skip
-
-            cache = yield from _cached(config, part, build)
-            if cache is None:
-                return None
-            (train if part.endswith("train") else val).extend(cache)
-    return train, val, summary
-
-
-def _counts(cache: FeatureCache) -> dict:
-    return {
-        "authentic": sum(label == AUTHENTIC for label in cache.labels),
-        "tampered": sum(label != AUTHENTIC for label in cache.labels),
-        "groups": len(set(cache.groups)),
-    }
-
-
 def train_localiser(
     config: LocaliserConfig,
     cancel: Cancel = None,
@@ -357,14 +234,16 @@ def train_localiser(
     device = resolve_device(config.device)
     bf16 = use_bf16(config.bf16, device)
     precision = "bf16 autocast" if bf16 else "float32"
-    result = (*caches, {"caches": "given"}) if caches else (yield from _sources(config, cancel))
+    result = (
+        (*caches, {"caches": "given"}) if caches else (yield from training_sources(config, cancel))
+    )
     if result is None:
         yield Finished(0, {}, None, None, cancelled=True)
         return
     train_cache, val_cache, summary = result
     if len(train_cache) == 0 or len(val_cache) == 0 or len(set(train_cache.labels)) < 2:
         raise ValueError("training needs both classes in training and a validation set")
-    yield Prepared(_counts(train_cache), _counts(val_cache),
+    yield Prepared(cache_counts(train_cache), cache_counts(val_cache),
                    json.dumps(summary, sort_keys=True), (), str(device), precision)  # fmt: skip
     keep = channel_keep(tuple(config.inputs))
     if device.type == "cpu":
@@ -480,94 +359,14 @@ def train_localiser(
         "temperature"
     ]
     calibration["map_threshold"] = float(_sigmoid(z))
-    report = _report(scores, calibration, labels_val, val_cache, best["epoch"], history, started)
-    card = _card(config, summary, report, history, str(device), precision, cancelled, train_cache,
-                 val_cache, calibration)  # fmt: skip
+    report = localiser_report(
+        scores, calibration, labels_val, val_cache, best["epoch"], history, started
+    )
+    card = localiser_card(
+        config, summary, report, history, str(device), precision, cancelled, train_cache,
+        val_cache, calibration,
+    )  # fmt: skip
     saved = None
     if config.out and not cancelled:
         saved = save_model(config.out, model, card, half=config.half_weights)
     yield Finished(best["epoch"], report, model, card, cancelled, saved, history)
-
-
-def _report(scores, calibration, labels, cache, best_epoch, history, started) -> dict:
-    probs = calibration["probs"]
-    report = m.classification_report(labels, probs, calibration["threshold"])
-    kinds = {}
-    for kind in sorted(set(cache.kinds)):
-        rows = [i for i, k in enumerate(cache.kinds) if k == kind]
-        flagged = float(np.mean(probs[rows] >= calibration["threshold"]))
-        kinds[kind] = {"count": len(rows), "flagged": flagged}
-    return m.json_safe({
-        "validation": report,
-        "pixel_auc_median": scores["pixel_auc_median"],
-        "pixel_f1_median": scores["pixel_f1_median"],
-        "flagged_by_kind": kinds,
-        "temperature": calibration["temperature"],
-        "offset": calibration["offset"],
-        "threshold": calibration["threshold"],
-        "best_epoch": best_epoch,
-        "epochs_run": len(history),
-        "seconds": round(time.perf_counter() - started, 1),
-        "note": "threshold, temperature and offset are fitted on this validation set "
-        "(training side only), so its numbers are optimistic; see bench/detection.py for "
-        "held-out makes.",
-    })  # fmt: skip
-
-
-def reproduce_command(config: LocaliserConfig) -> str:
-    import shlex
-
-    parts = ["forensic-viewer", "train"]
-    if config.dataset:
-        parts.append(str(config.dataset))
-    parts += ["--recipe", "localiser", "--out", str(config.out or "localiser.safetensors")]
-    if config.synthetic:
-        parts += ["--synthetic", str(config.synthetic)]
-    for make in config.exclude_makes:
-        parts += ["--exclude-make", make]
-    parts += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-              "--lr", str(config.lr), "--seed", str(config.seed),
-              "--per-photo", str(config.per_photo), "--max-side", str(config.max_side),
-              "--val-by", config.val_by, "--inputs", ",".join(config.inputs)]  # fmt: skip
-    if config.time_budget_min is not None:
-        parts += ["--time-budget", str(config.time_budget_min)]
-    return shlex.join(parts)
-
-
-def _card(config, summary, report, history, device, precision, cancelled, train_cache, val_cache,
-          calibration) -> ModelCard:  # fmt: skip
-    name = Path(config.out).name.removesuffix(".safetensors") if config.out else "localiser"
-    settings = asdict(config)
-    recipe = {
-        "name": "localiser",
-        "inputs": list(config.inputs),
-        "residual_qualities": list(RESIDUAL_QUALITIES),
-        "dct_clip": DCT_CLIP,
-        "offset": float(calibration["offset"]),
-        "map_threshold": float(calibration["map_threshold"]),
-        "formats": ["jpeg"],
-    }
-    training = {
-        "sources": summary,
-        "train": _counts(train_cache),
-        "val": _counts(val_cache),
-        "config": settings,
-        "device": device,
-        "precision": precision,
-        "torch": torch.__version__,
-        "history": history,
-        "cancelled": cancelled,
-    }
-    return ModelCard(
-        name=name,
-        architecture=ARCHITECTURE,
-        architecture_version=ARCHITECTURE_VERSION,
-        recipe=recipe,
-        threshold=float(calibration["threshold"]),
-        temperature=float(calibration["temperature"]),
-        training=m.json_safe(training),
-        metrics=report,
-        reproduce=reproduce_command(config),
-        notes=("dry run: not a usable model. " if config.dry_run else "")
-        + ("cancelled: best epoch so far. " if cancelled else ""),
-    )
