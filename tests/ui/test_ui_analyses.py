@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
-from uihelp import hide_bundled_models, images, jpeg_pixels, png_pixels, wait_idle  # noqa: F401
+from uihelp import images, jpeg_pixels, png_pixels, shown_window, wait_idle  # noqa: F401
 
 from forensic_viewer.core.analyses import REGISTRY, AnalysisResult, Finding, Param, check_cancel
-from forensic_viewer.ui.settings import AppSettings
-from forensic_viewer.ui.viewer.document import ElaSettings
 from forensic_viewer.ui.viewer.main_window import MainWindow
 
 BLOCK = 8
@@ -94,12 +92,7 @@ def fake(monkeypatch):
 
 @pytest.fixture
 def window(qtbot, monkeypatch, tmp_path_factory, fake):
-    hide_bundled_models(monkeypatch, tmp_path_factory.mktemp("no-bundled-models"))
-    AppSettings().set_ela_settings(ElaSettings(auto_scale="classic"))
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = shown_window(qtbot, monkeypatch, tmp_path_factory)
     yield win
     if fake.gate is not None:
         fake.gate.set()

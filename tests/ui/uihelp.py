@@ -104,8 +104,8 @@ def no_bundled_models(tmp_path_factory, monkeypatch) -> Path:
     return hide_bundled_models(monkeypatch, tmp_path_factory.mktemp("no-bundled-models"))
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch, tmp_path_factory):
+def shown_window(qtbot, monkeypatch, tmp_path_factory) -> MainWindow:
+    """A shown main window without bundled models, on the classic ELA auto scale."""
     hide_bundled_models(monkeypatch, tmp_path_factory.mktemp("no-bundled-models"))
     # the classic auto scale, so shown pixels compare with the exact recipe; the default
     # (99.5th percentile) is tested in test_ui_clarity.py
@@ -114,6 +114,12 @@ def window(qtbot, monkeypatch, tmp_path_factory):
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, tmp_path_factory):
+    win = shown_window(qtbot, monkeypatch, tmp_path_factory)
     yield win
     win.close()
 

@@ -8,7 +8,6 @@ older image or older parameters are dropped by the generation counter.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -44,12 +42,12 @@ from .analysis_jobs import (
     value_text,
 )
 from .param_form import ParamForm
+from .result_text import add_items, findings_html
 
 DEBOUNCE_MS = 400
 SIDE_WIDTH = 300
 MAX_TREE_ITEMS = 3000
 """A metadata tree can hold thousands of tags; past this many rows the rest is summarised."""
-SEVERITY_COLOURS = {"warning": "#e67e22", "notice": "#d4ac0d", "info": ""}
 
 
 class AnalysisTab(QWidget):
@@ -437,28 +435,3 @@ class AnalysisTab(QWidget):
 
     def zoom_out(self) -> None:
         self.original.zoom_by(1 / ZOOM_STEP)
-
-
-def findings_html(findings) -> str:
-    rows = []
-    for finding in findings:
-        colour = SEVERITY_COLOURS.get(finding.severity, "")
-        mark = "&#9888; " if finding.severity == "warning" else "&bull; "
-        style = f' style="color:{colour}"' if colour else ""
-        rows.append(f"<div{style}>{mark}{html.escape(finding.text)}</div>")
-    return "".join(rows)
-
-
-def add_items(parent: QTreeWidgetItem, value: Any, budget: list[int]) -> None:
-    """``value``'s keys and items as rows under ``parent``, at most ``budget[0]`` rows in all."""
-    entries = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, item in entries:
-        if budget[0] <= 0:
-            QTreeWidgetItem(parent, ["...", "more in the JSON report"])
-            return
-        budget[0] -= 1
-        if isinstance(item, dict | list) and item:
-            node = QTreeWidgetItem(parent, [str(key), f"{len(item)} entries"])
-            add_items(node, item, budget)
-        else:
-            QTreeWidgetItem(parent, [str(key), "" if item is None else str(item)])
