@@ -62,6 +62,20 @@ def add_localiser_arguments(p: argparse.ArgumentParser) -> None:
         metavar="MIN",
         help="stop after the epoch that passes this many minutes of training",
     )
+    g.add_argument(
+        "--loader",
+        choices=("stream", "cache"),
+        default=d.loader,
+        help="stream: DataLoader workers generate fresh pairs and re-saves in the background "
+        "and replace the oldest training items (not bit-for-bit reproducible); cache: the "
+        "cached items only",
+    )
+    g.add_argument(
+        "--stream-workers",
+        type=int,
+        default=d.stream_workers,
+        help="worker processes of the stream loader",
+    )
     g.add_argument("--cache-dir", metavar="DIR", help="feature caches (default: user cache)")
     g.add_argument("--workers", type=int, default=d.workers, help="feature worker processes")
     g.add_argument("--threads", type=int, default=d.threads, help="torch threads on the CPU")
@@ -108,6 +122,8 @@ def cmd_train_localiser(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
         inputs=inputs,
+        loader=args.loader,
+        stream_workers=args.stream_workers,
         time_budget_min=args.time_budget,
         cache_dir=args.cache_dir,
         dry_run=args.dry_run,
@@ -134,7 +150,8 @@ def cmd_train_localiser(args: argparse.Namespace) -> int:
                     print(
                         f"epoch {event.epoch:>3}: train loss {event.train_loss:.4f} | val image "
                         f"AUC {event.val_auc:.4f}, pixel AUC {event.val_pixel_auc:.4f}, pixel "
-                        f"F1 {event.val_pixel_f1:.4f} | {event.seconds:.1f} s",
+                        f"F1 {event.val_pixel_f1:.4f} | {event.seconds:.1f} s"
+                        + (f", {event.fresh_items} fresh items" if event.fresh_items else ""),
                         flush=True,
                     )
                 elif isinstance(event, t.Finished):

@@ -21,7 +21,9 @@ sys.path.insert(0, str(ROOT))
 from forensic_viewer.core.atomic import atomic_write_bytes  # noqa: E402
 from forensic_viewer.core.jsonout import dumps  # noqa: E402
 from forensic_viewer.ml import modelformat  # noqa: E402
+from forensic_viewer.ml.architectures import LOCALISER, architecture_of  # noqa: E402
 from forensic_viewer.ml.domain import Domain  # noqa: E402
+from forensic_viewer.ml.localiser_predict import load_localiser  # noqa: E402
 from forensic_viewer.ml.modelfile import load_model  # noqa: E402
 
 
@@ -32,7 +34,9 @@ def main() -> int:
     args = parser.parse_args()
     domain = json.loads(args.domain.read_text(encoding="utf-8"))
     Domain.from_dict(domain)  # refuse a bad domain before touching the model
-    before = load_model(args.weights)
+    # Either architecture: the card format is the same, only the loader that checks it differs.
+    load = load_localiser if architecture_of(args.weights) == LOCALISER else load_model
+    before = load(args.weights)
     old = args.weights.read_bytes()
     header = modelformat.parse_header(args.weights, old, len(old))
     card, _ = modelformat.read_card(args.weights, header)
@@ -43,7 +47,7 @@ def main() -> int:
     new_header = modelformat.parse_header(args.weights, new, len(new))
     assert new[new_header.data_start :] == old[header.data_start :]  # weights byte for byte
     atomic_write_bytes(args.weights, new)
-    after = load_model(args.weights)
+    after = load(args.weights)
     assert after.card.domain == domain and after.card.weights_sha256 == before.card.weights_sha256
     print(f"{args.weights}: domain set ({Domain.from_dict(domain).describe()})")
     return 0

@@ -56,7 +56,10 @@ def reproduce_command(config: LocaliserConfig) -> str:
     parts += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
               "--lr", str(config.lr), "--seed", str(config.seed),
               "--per-photo", str(config.per_photo), "--max-side", str(config.max_side),
-              "--val-by", config.val_by, "--inputs", ",".join(config.inputs)]  # fmt: skip
+              "--val-by", config.val_by, "--inputs", ",".join(config.inputs),
+              "--loader", config.loader]  # fmt: skip
+    if config.loader == "stream":
+        parts += ["--stream-workers", str(config.stream_workers)]
     if config.time_budget_min is not None:
         parts += ["--time-budget", str(config.time_budget_min)]
     return shlex.join(parts)

@@ -38,6 +38,12 @@ class LocaliserConfig:
     """torch threads for training on the CPU. One: on this shared 2-core machine a step with two
     OpenMP threads took 7.5 s against 0.12 s with one (threads spin at barriers waiting for a
     core another process holds); the feature workers use the other core."""
+    loader: str = "stream"
+    """'stream': a DataLoader's workers generate fresh pairs and re-saves in the background and
+    replace the oldest training items (``localiser_stream``); 'cache': the cached items only
+    (bit-for-bit reproducible under a seed)."""
+    stream_workers: int = 1
+    """Worker processes of the 'stream' loader (on 2 cores: one, beside one torch thread)."""
     inputs: tuple[str, ...] = INPUT_GROUPS
     time_budget_min: float | None = None
     """Stop after the epoch that passes this many minutes of training (not counting features)."""

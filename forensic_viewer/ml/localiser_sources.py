@@ -19,6 +19,7 @@ from .localiser_data import (
     build_synthetic_cache,
     labelled_items,
 )
+from .localiser_stream import StreamSources
 from .predict import Cancel
 
 
@@ -74,9 +75,11 @@ def split_photos(photos, config: LocaliserConfig):
 
 
 def training_sources(config: LocaliserConfig, cancel: Cancel):
-    """Yields progress; returns (train cache, val cache, summary) or None when cancelled."""
+    """Yields progress; returns (train cache, val cache, summary, stream sources) or None when
+    cancelled. The stream sources are the training side only (``localiser_stream``)."""
     train, val = FeatureCache(), FeatureCache()
     summary: dict = {}
+    stream: dict = {"seed": config.seed, "max_side": config.max_side, "group_by": config.val_by}
     workers = max(1, config.workers)
     if config.dataset:
         dataset = scan_dataset(config.dataset)
@@ -85,6 +88,7 @@ def training_sources(config: LocaliserConfig, cancel: Cancel):
         if config.dry_run:
             tr = [s for s in tr if s.label == AUTHENTIC][:4] + [s for s in tr if s.label][:4]
             va = [s for s in va if s.label == AUTHENTIC][:2] + [s for s in va if s.label][:2]
+        stream["labelled"] = tuple(tr)
         summary["labelled"] = {"root": str(dataset.root), "split": split.method,
                                "train": len(tr), "val": len(va)}  # fmt: skip
 
@@ -118,6 +122,7 @@ def training_sources(config: LocaliserConfig, cancel: Cancel):
             "train_makes": sorted({p.make for p in photo_train}),
             "val_makes": sorted({p.make for p in photo_val}),
         }  # fmt: skip
+        stream["photos"] = tuple(photo_train)
         per_photo = 1 if config.dry_run else config.per_photo
         max_side = min(config.max_side, 256) if config.dry_run else config.max_side
         for part, chosen, seed in (("synthetic-train", photo_train, config.seed),
@@ -131,7 +136,9 @@ def training_sources(config: LocaliserConfig, cancel: Cancel):
             if cache is None:
                 return None
             (train if part.endswith("train") else val).extend(cache)
-    return train, val, summary
+    if config.dry_run:
+        stream["max_side"] = min(config.max_side, 256)
+    return train, val, summary, StreamSources(**stream)
 
 
 def cache_counts(cache: FeatureCache) -> dict:

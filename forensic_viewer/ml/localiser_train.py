@@ -16,6 +16,7 @@ code runs on CUDA.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -39,6 +40,7 @@ from .localiser_data import (
     FeatureProgress,  # noqa: F401 - re-exported: one of the events
 )
 from .localiser_sources import cache_counts, training_sources
+from .localiser_stream import BackgroundFeeder, PoolRefresher
 from .modelfile import save_model
 from .predict import Cancel
 from .scoring import ValidationProgress, autocast, resolve_device, use_bf16
@@ -51,6 +53,8 @@ class LocaliserEpochEnd(EpochEnd):
     """Median over tampered validation images of the block-level ROC AUC against the mask."""
     val_pixel_f1: float = float("nan")
     """Median block-level F1 at P = 0.5 over tampered validation images."""
+    fresh_items: int = 0
+    """Training items the background loader replaced during this epoch (0 with 'cache')."""
 
 
 def channel_keep(inputs: tuple[str, ...]) -> np.ndarray:
@@ -234,13 +238,17 @@ def train_localiser(
     device = resolve_device(config.device)
     bf16 = use_bf16(config.bf16, device)
     precision = "bf16 autocast" if bf16 else "float32"
+    if config.loader not in ("stream", "cache"):
+        raise ValueError("loader must be 'stream' or 'cache'")
     result = (
-        (*caches, {"caches": "given"}) if caches else (yield from training_sources(config, cancel))
+        (*caches, {"caches": "given"}, None)
+        if caches
+        else (yield from training_sources(config, cancel))
     )
     if result is None:
         yield Finished(0, {}, None, None, cancelled=True)
         return
-    train_cache, val_cache, summary = result
+    train_cache, val_cache, summary, stream = result
     if len(train_cache) == 0 or len(val_cache) == 0 or len(set(train_cache.labels)) < 2:
         raise ValueError("training needs both classes in training and a validation set")
     yield Prepared(cache_counts(train_cache), cache_counts(val_cache),
@@ -281,71 +289,85 @@ def train_localiser(
         None if config.dry_run or not config.checkpoint_dir else Path(config.checkpoint_dir)
     )
     history, best = [], {"value": -math.inf, "epoch": 0, "state": None, "maps": None}
+    refresher = PoolRefresher(train_cache)
+    feeder = None
+    if config.loader == "stream" and stream is not None and (stream.photos or stream.labelled):
+        stream = dataclasses.replace(stream, labelled_share=refresher.labelled_share())
+        feeder = BackgroundFeeder(stream, workers=max(0, config.stream_workers))
+    summary["loader"] = config.loader if feeder is not None else "cache"
     started = time.perf_counter()
     cancelled = False
     clock["start"] = time.perf_counter()
     step = 0
-    for epoch in range(1, epochs + 1):
-        epoch_started = time.perf_counter()
-        order = rng.permutation(len(train_cache))
-        model.train()
-        loss_sum = correct = seen = 0.0
-        for batch in range(batches):
-            if cancel is not None and cancel():
+    try:
+        for epoch in range(1, epochs + 1):
+            epoch_started = time.perf_counter()
+            order = rng.permutation(len(train_cache))
+            model.train()
+            loss_sum = correct = seen = 0.0
+            fresh = 0
+            for batch in range(batches):
+                if cancel is not None and cancel():
+                    cancelled = True
+                    break
+                if feeder is not None:
+                    fresh += refresher.replace(feeder.take())
+                rows = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                x, target, weight, labels = crops.batch(rows, rng)
+                xt = _to_device(x, device)
+                tt, wt = (torch.from_numpy(a).to(device) for a in (target, weight))
+                lt = torch.from_numpy(labels).to(device)
+                with autocast(device, bf16):
+                    logits = model(xt, _qtables(train_cache, rows, device))
+                loss, *_ = localiser_loss(logits, tt, wt, lt)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                with torch.no_grad():
+                    pooled = pooled_logit(logits.float() + (wt[:, None] - 1.0) * 1e4)
+                    correct += float(((pooled >= 0).float() == lt).sum())
+                loss_sum += loss.item() * len(rows)
+                seen += len(rows)
+                rate = seen / max(time.perf_counter() - epoch_started, 1e-9)
+                yield BatchProgress(epoch, batch + 1, batches, loss.item(), rate)
+                if progress(step) >= 1.0:
+                    break  # the time budget is spent: validate this epoch and stop
+            if cancelled:
+                break
+            maps = yield from predict_maps(model, val_cache, keep, device, cancel, epoch)
+            if maps is None:
                 cancelled = True
                 break
-            rows = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-            x, target, weight, labels = crops.batch(rows, rng)
-            xt = _to_device(x, device)
-            tt, wt = (torch.from_numpy(a).to(device) for a in (target, weight))
-            lt = torch.from_numpy(labels).to(device)
-            with autocast(device, bf16):
-                logits = model(xt, _qtables(train_cache, rows, device))
-            loss, *_ = localiser_loss(logits, tt, wt, lt)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            with torch.no_grad():
-                pooled = pooled_logit(logits.float() + (wt[:, None] - 1.0) * 1e4)
-                correct += float(((pooled >= 0).float() == lt).sum())
-            loss_sum += loss.item() * len(rows)
-            seen += len(rows)
-            rate = seen / max(time.perf_counter() - epoch_started, 1e-9)
-            yield BatchProgress(epoch, batch + 1, batches, loss.item(), rate)
+            scores = map_metrics(maps, val_cache)
+            labels_val = np.array(val_cache.labels)
+            probs = _sigmoid(scores["pooled"])
+            record = LocaliserEpochEnd(
+                epoch, loss_sum / max(seen, 1), correct / max(seen, 1),
+                m.binary_nll(labels_val, probs), m.accuracy(labels_val, m.predict_labels(probs)),
+                time.perf_counter() - epoch_started, scheduler.get_last_lr()[0],
+                scores["image_auc"], scores["pixel_auc_median"], scores["pixel_f1_median"], fresh,
+            )  # fmt: skip
+            history.append(asdict(record))
+            value = np.nan_to_num(scores["image_auc"]) + np.nan_to_num(scores["pixel_auc_median"])
+            if value > best["value"]:
+                best = {"value": value, "epoch": epoch, "state": copy.deepcopy(model.state_dict()),
+                        "maps": maps}  # fmt: skip
+            yield record
+            if checkpoint_dir is not None:
+                checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                with atomic_open(checkpoint_dir / "last.pt") as handle:
+                    torch.save({"epoch": epoch, "model": model.state_dict(),
+                                "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "history": history,
+                                "config": asdict(config)}, handle)  # fmt: skip
             if progress(step) >= 1.0:
-                break  # the time budget is spent: validate this epoch and stop
-        if cancelled:
-            break
-        maps = yield from predict_maps(model, val_cache, keep, device, cancel, epoch)
-        if maps is None:
-            cancelled = True
-            break
-        scores = map_metrics(maps, val_cache)
-        labels_val = np.array(val_cache.labels)
-        probs = _sigmoid(scores["pooled"])
-        record = LocaliserEpochEnd(
-            epoch, loss_sum / max(seen, 1), correct / max(seen, 1),
-            m.binary_nll(labels_val, probs), m.accuracy(labels_val, m.predict_labels(probs)),
-            time.perf_counter() - epoch_started, scheduler.get_last_lr()[0],
-            scores["image_auc"], scores["pixel_auc_median"], scores["pixel_f1_median"],
-        )  # fmt: skip
-        history.append(asdict(record))
-        value = np.nan_to_num(scores["image_auc"]) + np.nan_to_num(scores["pixel_auc_median"])
-        if value > best["value"]:
-            best = {"value": value, "epoch": epoch, "state": copy.deepcopy(model.state_dict()),
-                    "maps": maps}  # fmt: skip
-        yield record
-        if checkpoint_dir is not None:
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_open(checkpoint_dir / "last.pt") as handle:
-                torch.save({"epoch": epoch, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "history": history,
-                            "config": asdict(config)}, handle)  # fmt: skip
-        if progress(step) >= 1.0:
-            break
+                break
+    finally:
+        if feeder is not None:
+            feeder.close()
+    summary["fresh_items"] = dict(refresher.replaced)
     if best["state"] is None:
         yield Finished(0, {}, None, None, cancelled=cancelled, history=history)
         return

@@ -257,6 +257,11 @@ class TrainPage(QWizardPage):
         self._log(
             f"  pixel AUC {event.val_pixel_auc:.3f}, pixel F1 {event.val_pixel_f1:.3f} "
             "(median over tampered validation images)"
+            + (
+                f"; {event.fresh_items} training items freshly generated in the background"
+                if event.fresh_items
+                else ""
+            )
         )
 
     def _on_FeatureProgress(self, event) -> None:  # noqa: N802
