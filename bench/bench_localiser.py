@@ -37,6 +37,13 @@ def main(argv=None) -> int:
     p.add_argument("--reference", default="default", help="ElaCnn model to compare with")
     p.add_argument("--photos", type=Path, default=PHOTOS)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--precision",
+        action="append",
+        choices=("auto", "float32", "bf16"),
+        help="the localiser's arithmetic (repeat to compare; default: float32, and bf16 too "
+        "where the CPU has it natively)",
+    )
     args = p.parse_args(argv)
 
     from forensic_viewer.core.images import load_image
@@ -49,7 +56,12 @@ def main(argv=None) -> int:
     if not photos:
         print("no photo of 11 MP or more found", file=sys.stderr)
         return 2
-    localiser = make_predictor(args.model)
+    from forensic_viewer.ml.localiser_predict import LocaliserPredictor
+    from forensic_viewer.ml.scoring import cpu_has_native_bf16
+
+    precisions = args.precision or (["float32", "bf16"] if cpu_has_native_bf16() else ["float32"])
+    localisers = {p: LocaliserPredictor(args.model, precision=p) for p in precisions}
+    assert isinstance(make_predictor(args.model), LocaliserPredictor)
     reference_path = (
         bundled_models_dir() / "default.safetensors"
         if args.reference == "default"
@@ -57,12 +69,13 @@ def main(argv=None) -> int:
     )
     reference = Predictor(reference_path)
     photo = photos[0]
-    times: dict[str, list[float]] = {k: [] for k in ("localiser", "reference", "read", "features")}
+    times: dict[str, list[float]] = {k: [] for k in ("reference", "read", "features")}
     for _ in range(args.rounds):
-        started = time.perf_counter()
-        _, heat = localiser.analyse_file(photo)
-        heat.upsample()
-        times["localiser"].append(time.perf_counter() - started)
+        for precision, localiser in localisers.items():
+            started = time.perf_counter()
+            _, heat = localiser.analyse_file(photo)
+            heat.upsample()
+            times.setdefault(precision, []).append(time.perf_counter() - started)
         started = time.perf_counter()
         features = lf.read_block_features(photo)
         times["features"].append(time.perf_counter() - started)
@@ -75,15 +88,19 @@ def main(argv=None) -> int:
     median = {k: statistics.median(v) for k, v in times.items() if v}
     print(f"photo {photo.name} ({heat.image_shape[1]}x{heat.image_shape[0]}), "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print(f"localiser verdict + full map: {median['localiser']:.2f} s (features alone "
-          f"{median['features']:.2f} s), every 8x8 block")  # fmt: skip
+    print(f"features alone (read + features): {median['features']:.2f} s")
+    for precision in localisers:
+        print(f"localiser ({precision}) verdict + full map: {median[precision]:.2f} s, every "
+              f"8x8 block; ratio to {reference.name}: "
+              f"{median[precision] / median['reference']:.2f}")  # fmt: skip
     print(f"{reference.name} verdict + tile heatmap: {median['reference']:.2f} s "
           f"({VERDICT_MAX_TILES} tiles at most)")  # fmt: skip
-    print(f"ratio localiser / {reference.name}: {median['localiser'] / median['reference']:.2f}")
-    started = time.perf_counter()
-    done = sum(1 for *_, error in analyse_paths(photos, localiser) if error is None)
-    seconds = time.perf_counter() - started
-    print(f"folder: {done} photos of >= 11 MP in {seconds:.1f} s = {done / seconds:.2f} img/s")
+    for precision, localiser in localisers.items():
+        started = time.perf_counter()
+        done = sum(1 for *_, error in analyse_paths(photos, localiser) if error is None)
+        seconds = time.perf_counter() - started
+        print(f"folder ({precision}): {done} photos of >= 11 MP in {seconds:.1f} s = "
+              f"{done / seconds:.2f} img/s")  # fmt: skip
     return 0
 
 

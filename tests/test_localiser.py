@@ -250,7 +250,7 @@ def test_strips_give_the_whole_image_pass_exactly(tiny_model, rows):
         rows * 8,
         72,
     )
-    predictor = LocaliserPredictor(tiny_model, workers=3)
+    predictor = LocaliserPredictor(tiny_model, workers=3, precision="float32")
     whole = predictor._forward(*input_tensors(features))
     # Equal up to float32 rounding (oneDNN may order the sums differently for another size).
     np.testing.assert_allclose(predictor.block_logits(features), whole, rtol=1e-5, atol=1e-6)
@@ -295,3 +295,44 @@ def test_localiser_loading_refuses_pickles_as_the_classic_loader_does(tmp_path):
     for path in (named, disguised):
         with pytest.raises(ModelFileError):
             load_localiser(path)
+
+
+def test_precision_auto_follows_the_cpu_and_the_environment(monkeypatch):
+    from forensic_viewer.ml import scoring
+    from forensic_viewer.ml.localiser_predict import PRECISION_ENV, resolve_precision
+
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    monkeypatch.setattr(scoring, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto") == "bf16"
+    assert resolve_precision("float32") == "float32"
+    monkeypatch.setattr(scoring, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto") == "float32"
+    monkeypatch.setenv(PRECISION_ENV, "BF16")
+    assert resolve_precision("auto") == "bf16"
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    with pytest.warns(UserWarning, match="fp8"):
+        assert resolve_precision("auto") == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half")
+
+
+def test_bf16_maps_stay_close_to_float32_and_strips_still_tile(tiny_model):
+    """bfloat16 keeps 8 bits of mantissa: the maps differ from float32 by rounding, not by
+    shape; strips still give the whole-image pass up to that rounding."""
+    from forensic_viewer.ml.localiser import input_tensors
+
+    rng = np.random.default_rng(7)
+    features = lf.BlockFeatures(
+        rng.integers(-20, 21, (200, 40, 64)).astype(np.int8),
+        rng.normal(0, 1, (200, 40, lf.DENSE_CHANNELS)).astype(np.float16),
+        np.full(64, 3.0, np.float32), 1600, 320,
+    )  # fmt: skip
+    exact = LocaliserPredictor(tiny_model, precision="float32").block_logits(features)
+    fast = LocaliserPredictor(tiny_model, workers=3, precision="bf16")
+    assert fast.precision == "bf16"
+    whole = fast._forward(*input_tensors(features))
+    strips = fast.block_logits(features)
+    spread = float(np.std(exact))
+    assert np.abs(whole - exact).mean() < 0.05 * spread
+    assert np.abs(strips - whole).max() < 0.1 * spread
+    assert not np.array_equal(whole, exact)  # it did run in bfloat16
