@@ -162,6 +162,9 @@ def cmd_train_localiser(args: argparse.Namespace) -> int:
         print("cancelled: no model saved", file=sys.stderr)
         return 130
     report = finished.metrics
+    problem = finished.card.training.get("sources", {}).get("loader_problem")
+    if problem:
+        print(f"warning: {problem}; training went on with the items it had", file=sys.stderr)
     summary = {
         k: report.get(k)
         for k in (

@@ -54,7 +54,19 @@ class StreamSources:
     max_side: int | None = 512
     group_by: str = "make"
     labelled_share: float = 0.5
-    """The share of fresh items drawn from ``labelled`` (the pool's own mix)."""
+    """The share of fresh items that come from ``labelled`` (the pool's own mix)."""
+
+
+GENERATED_PER_ROUND = 3
+"""Items one generated round gives (a tampered image, its twin, an innocent authentic); a
+labelled draw gives one."""
+
+
+def labelled_draw_probability(share: float) -> float:
+    """The chance of a labelled draw that makes ``share`` of the *items* labelled."""
+    share = min(max(share, 0.0), 1.0)
+    weighted = share * GENERATED_PER_ROUND
+    return weighted / (weighted + 1.0 - share) if weighted + 1.0 - share > 0 else 1.0
 
 
 def _identity(item):
@@ -75,8 +87,9 @@ class FreshItems(IterableDataset):
         s = self.sources
         rng = np.random.default_rng([s.seed, 7919, worker])
         labelled = [x for x in s.labelled if x.label == 0 or x.mask is not None]
+        p_labelled = labelled_draw_probability(s.labelled_share)
         while True:
-            if labelled and (not s.photos or rng.random() < s.labelled_share):
+            if labelled and (not s.photos or rng.random() < p_labelled):
                 yield from self._labelled(labelled[int(rng.integers(len(labelled)))], rng)
             elif s.photos:
                 yield from self._generated(rng)
@@ -86,7 +99,7 @@ class FreshItems(IterableDataset):
     def _labelled(self, sample: Sample, rng: np.random.Generator):
         quality = None if rng.random() < 0.5 else int(rng.integers(70, 99))
         for item in labelled_items([sample], resave_quality=quality):
-            row = _featurize(item, None)
+            row = _featurize(item)  # the labelled cache's central window, too
             if row is not None:
                 yield (LABELLED, *row)
 
@@ -116,7 +129,10 @@ class BackgroundFeeder:
         self._stop = threading.Event()
         options = {"num_workers": workers, "batch_size": None, "collate_fn": _identity}
         if workers > 0:
-            options.update(prefetch_factor=8, persistent_workers=False)
+            # forkserver: the workers never inherit this process's threads (Qt, OpenMP, CUDA)
+            # mid-flight, as a plain fork from the feeder thread would.
+            options.update(prefetch_factor=8, persistent_workers=False,
+                           multiprocessing_context="forkserver")  # fmt: skip
         self._loader = DataLoader(FreshItems(sources), **options)
         self._thread = threading.Thread(target=self._run, name="localiser-feeder", daemon=True)
         self._thread.start()
@@ -134,7 +150,7 @@ class BackgroundFeeder:
                         continue
                 if self._stop.is_set():
                     break
-        except BaseException as exc:  # reported by take(); training goes on from the pool
+        except BaseException as exc:  # training goes on from the pool; the run records it
             self.error = exc
         finally:
             shutdown = getattr(iterator, "_shutdown_workers", None)
@@ -152,9 +168,17 @@ class BackgroundFeeder:
         self.received += len(out)
         return out
 
-    def close(self, timeout: float = 30.0) -> None:
+    def problem(self) -> str | None:
+        """Why fresh items stopped coming (a worker died, generation failed), or None."""
+        if self.error is None:
+            return None
+        return f"{type(self.error).__name__}: {self.error}"[:300]
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stop the loader and its workers; False when they did not stop within ``timeout``."""
         self._stop.set()
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def __enter__(self) -> BackgroundFeeder:
         return self

@@ -365,8 +365,10 @@ def train_localiser(
             if progress(step) >= 1.0:
                 break
     finally:
-        if feeder is not None:
-            feeder.close()
+        if feeder is not None and not feeder.close():
+            summary["loader_problem"] = "the background loader did not stop within 30 s"
+    if feeder is not None and feeder.problem():
+        summary["loader_problem"] = "fresh items stopped: " + feeder.problem()
     summary["fresh_items"] = dict(refresher.replaced)
     if best["state"] is None:
         yield Finished(0, {}, None, None, cancelled=cancelled, history=history)

@@ -31,8 +31,22 @@ def made_up_photos(folder: Path, count: int = 3) -> Path:
 
 
 def test_wizard_trains_the_localiser_with_fresh_pairs_and_the_pixel_curve(
-    qtbot, open_wizard, tiny, tmp_path
+    qtbot, open_wizard, tiny, tmp_path, monkeypatch
 ):
+    import time
+
+    from forensic_viewer.ml import localiser_train
+
+    class WaitingFeeder(localiser_train.BackgroundFeeder):
+        """The first take waits for the workers, so a two-epoch run surely gets fresh items."""
+
+        def take(self, limit=256):
+            deadline = time.monotonic() + 120
+            while self.received == 0 and self._queue.empty() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return super().take(limit)
+
+    monkeypatch.setattr(localiser_train, "BackgroundFeeder", WaitingFeeder)
     photos = made_up_photos(tmp_path / "photos")
     wizard = open_wizard(tiny)
     tw.wait_discovered(qtbot, wizard)
@@ -59,6 +73,8 @@ def test_wizard_trains_the_localiser_with_fresh_pairs_and_the_pixel_curve(
     assert plots.pixel_epochs == [e["epoch"] for e in finished.history]
     assert plots.pixel_auc == [e["val_pixel_auc"] for e in finished.history]
     assert "pixel AUC" in train.log.toPlainText()
+    fresh = sum(e["fresh_items"] for e in finished.history)
+    assert fresh > 0 and "freshly generated in the background" in train.log.toPlainText()
 
     wizard.next()
     assert wizard.currentId() == RESULTS_PAGE
