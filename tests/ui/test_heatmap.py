@@ -155,3 +155,20 @@ def test_screenshot_of_the_heatmap_view_waits_for_verdict_and_overlay(
     assert png_pixels(out).shape[:2] == (760, 1440)
     assert not AppSettings().heatmap_on()  # a screenshot run does not change the user's choice
     assert sys.excepthook is hook_before  # the GUI's hook is removed when it returns
+
+
+def test_a_block_map_is_described_as_blocks_not_overlapping_tiles(qtbot):
+    from forensic_viewer.ui.network.heatmap import NetworkPanel
+    from forensic_viewer.ui.network.verdict_jobs import HeatOverlay
+
+    panel = NetworkPanel(heat_lut())
+    qtbot.addWidget(panel)
+    rgba = np.zeros((256, 384, 4), np.uint8)
+    blocks = HeatOverlay(1, rgba, (384, 256), 1, 1536, 8, 8, 0.012, 0.95)
+    panel.describe_overlay(blocks)
+    assert (
+        panel.heat_info.text() == "1,536 blocks of 8 x 8 px, one value each; P(tampered) 1% to 95%"
+    )
+    tiles = HeatOverlay(1, rgba, (384, 256), 1, 15, 16, 32, 0.2, 0.2)
+    panel.describe_overlay(tiles)
+    assert panel.heat_info.text() == "15 tiles of 32 px every 16 px; P(tampered) 20% on every tile"

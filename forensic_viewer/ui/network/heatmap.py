@@ -191,7 +191,8 @@ class NetworkPanel(QGroupBox):
             return
         low, high = percent(overlay.p_min), percent(overlay.p_max)
         spread = f"{low} on every tile" if low == high else f"{low} to {high}"
-        self.heat_info.setText(
-            f"{overlay.tiles} tiles of {overlay.tile} px every {overlay.stride} px; "
-            f"P(tampered) {spread}"
-        )
+        if overlay.tile == overlay.stride:  # a block map (the localiser): cells do not overlap
+            cells = f"{overlay.tiles:,} blocks of {overlay.tile} x {overlay.tile} px, one value each"
+        else:
+            cells = f"{overlay.tiles} tiles of {overlay.tile} px every {overlay.stride} px"
+        self.heat_info.setText(f"{cells}; P(tampered) {spread}")
