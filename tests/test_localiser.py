@@ -336,3 +336,35 @@ def test_bf16_maps_stay_close_to_float32_and_strips_still_tile(tiny_model):
     assert np.abs(whole - exact).mean() < 0.05 * spread
     assert np.abs(strips - whole).max() < 0.1 * spread
     assert not np.array_equal(whole, exact)  # it did run in bfloat16
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_folder_pass_keeps_order_and_results_with_any_prefetch(tmp_path, tiny_model, prefetch):
+    """Files read ahead on several loader threads still come back in order, each with the
+    result analysing it alone gives; an unreadable file in the middle is an error row."""
+    from forensic_viewer.ml.architectures import analyse_path, analyse_paths
+
+    rng = np.random.default_rng(4)
+    paths = []
+    for index in range(5):
+        path = tmp_path / f"f{index}.jpg"
+        if index == 2:
+            path.write_bytes(b"not a jpeg at all")
+        else:
+            pixels = rng.integers(0, 255, (40 + 8 * index, 64, 3), np.uint8)
+            Image.fromarray(pixels).save(path, quality=90)
+        paths.append(path)
+    predictor = LocaliserPredictor(tiny_model, precision="float32")
+    rows = list(analyse_paths(paths, predictor, prefetch=prefetch))
+    assert [(index, path) for index, path, *_ in rows] == list(enumerate(paths))
+    for index, path, result, error in rows:
+        if index == 2:
+            assert result is None and "f2.jpg" in error
+            continue
+        assert error is None
+        prediction, heat = result
+        alone, alone_heat = analyse_path(predictor, path)
+        assert prediction.p_tampered == alone.p_tampered
+        np.testing.assert_array_equal(heat.probs, alone_heat.probs)
+    # Cancelled before the first file: nothing comes back.
+    assert list(analyse_paths(paths, predictor, cancel=lambda: True, prefetch=prefetch)) == []

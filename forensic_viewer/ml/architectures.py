@@ -56,9 +56,11 @@ def analyse_path(predictor, path: str | Path, cancel=None):
     return predictor.analyse(load_image(path).pixels, cancel)
 
 
-def analyse_paths(paths, predictor, cancel=None):
+def analyse_paths(paths, predictor, cancel=None, prefetch: int | None = None):
     """Yields (index, path, (Prediction, heatmap) or None, error or None) in order; the next
-    file is read (features or pixels) on a loader thread while the network runs."""
+    ``prefetch`` files are read (features or pixels) on loader threads while the network runs.
+    Default: one file for the ELA network (its network is the slow part), one per core for the
+    localiser (its features are: numpy releases the GIL, so two files' features use two cores)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ..core.errors import ForensicError
@@ -81,13 +83,21 @@ def analyse_paths(paths, predictor, cancel=None):
         except Exception as error:  # one odd file must not end a batch
             return None, f"{path.name}: could not be analysed ({type(error).__name__}: {error})"
 
-    with ThreadPoolExecutor(1, thread_name_prefix="maps-loader") as loader:
-        futures = [loader.submit(prepare, paths[0])] if paths else []
+    if prefetch is None:
+        from .predict import default_workers
+
+        prefetch = default_workers() if localiser else 1
+    prefetch = max(1, prefetch)
+    with ThreadPoolExecutor(prefetch, thread_name_prefix="maps-loader") as loader:
+        futures = [loader.submit(prepare, p) for p in paths[:prefetch]]
         for index, path in enumerate(paths):
             if cancel is not None and cancel():
+                for future in futures:
+                    if future is not None:
+                        future.cancel()
                 return
-            if index + 1 < len(paths):
-                futures.append(loader.submit(prepare, paths[index + 1]))
+            if index + prefetch < len(paths):
+                futures.append(loader.submit(prepare, paths[index + prefetch]))
             data, error = futures[index].result()
             futures[index] = None
             if error is not None:

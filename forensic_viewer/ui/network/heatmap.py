@@ -192,7 +192,8 @@ class NetworkPanel(QGroupBox):
         low, high = percent(overlay.p_min), percent(overlay.p_max)
         spread = f"{low} on every tile" if low == high else f"{low} to {high}"
         if overlay.tile == overlay.stride:  # a block map (the localiser): cells do not overlap
-            cells = f"{overlay.tiles:,} blocks of {overlay.tile} x {overlay.tile} px, one value each"
+            side = overlay.tile
+            cells = f"{overlay.tiles:,} blocks of {side} x {side} px, one value each"
         else:
             cells = f"{overlay.tiles} tiles of {overlay.tile} px every {overlay.stride} px"
         self.heat_info.setText(f"{cells}; P(tampered) {spread}")
