@@ -10,6 +10,8 @@ up here from a camera original (``made_up_inputs``, written to a temporary folde
 viewer-empty.png (the empty window's drop target), viewer-camera-percentile.png and
 viewer-camera-classic.png (a CC0 iPhone XR original from ../shared/datasets/camera-originals with
 the two auto brightness scales) and viewer-grid-1280.png (the grid in a 1280 x 800 screen).
+Last, viewer-localiser.png and viewer-localiser-1280.png: the block localiser
+(models/localiser.safetensors, Model > localiser) with its map over a CASIA validation splice.
 Needs xvfb-run (Debian package xvfb, installed by `make run`/`make test`). The XDG folders point
 at a temporary directory, so the user's settings and models are not used.
 """
@@ -97,6 +99,25 @@ save_screenshot(window, out)
 """
 
 
+LOCALISER_SHOT = """
+import sys
+from pathlib import Path
+from forensic_viewer.ui.app import create_application, create_window, save_screenshot
+from forensic_viewer.ui.app import wait_until_idle
+out, width, height, model, *images = sys.argv[1:]
+app = create_application()
+window = create_window([], view="heatmap", size=(int(width), int(height)))
+window.choose_model(Path(model))
+window.open_paths(images)
+assert wait_until_idle(window, 300)
+save_screenshot(window, out)
+"""
+LOCALISER_IMAGES = [
+    "tampered/Sp_D_CRN_A_nat0077_nat0067_0387.jpg",  # CASIA validation split (group split)
+    "authentic/Au_nat_0067.jpg",
+]
+
+
 def main() -> int:
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "resources" / "screenshots"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +165,19 @@ def main() -> int:
             subprocess.run(
                 ["xvfb-run", "-a", "-s", f"-screen 0 {screen_size}x24", python, "-c", SIZED_SHOT]
                 + [str(out_dir / name), *map(str, size), view, scale, *shown],
+                check=True,
+                env=env,
+                timeout=300,
+            )
+        shown = [str(CASIA / name) for name in LOCALISER_IMAGES]
+        model = str(ROOT / "models" / "localiser.safetensors")
+        for name, screen_size, size in (
+            ("viewer-localiser.png", "1600x1000", (1440, 760)),
+            ("viewer-localiser-1280.png", "1280x800", (1280, 770)),
+        ):
+            subprocess.run(
+                ["xvfb-run", "-a", "-s", f"-screen 0 {screen_size}x24", python, "-c"]
+                + [LOCALISER_SHOT, str(out_dir / name), *map(str, size), model, *shown],
                 check=True,
                 env=env,
                 timeout=300,
