@@ -368,3 +368,22 @@ def test_folder_pass_keeps_order_and_results_with_any_prefetch(tmp_path, tiny_mo
         np.testing.assert_array_equal(heat.probs, alone_heat.probs)
     # Cancelled before the first file: nothing comes back.
     assert list(analyse_paths(paths, predictor, cancel=lambda: True, prefetch=prefetch)) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("bf16", ["off", "on"])
+def test_the_same_recipe_runs_on_cuda(tmp_path, bf16):
+    """Issue 10: the recipe runs unchanged on CUDA; the model it saves predicts on the CPU."""
+    config = LocaliserConfig(epochs=3, batch_size=8, crop_blocks=16, lr=1e-2, bf16=bf16,
+                             device="auto", out=str(tmp_path / "cuda.safetensors"))  # fmt: skip
+    events = list(train_localiser(config, caches=(_toy_cache(32, 0), _toy_cache(8, 1))))
+    assert events[0].device.startswith("cuda")
+    epochs = [e for e in events if isinstance(e, LocaliserEpochEnd)]
+    assert len(epochs) == 3 and epochs[-1].val_pixel_auc > 0.9
+    finished = events[-1]
+    loaded = load_localiser(finished.saved_path)
+    assert loaded.card.training["device"].startswith("cuda")
+    logits = LocaliserPredictor(loaded, precision="float32").block_logits(
+        _toy_cache(1, 5).features[0]
+    )
+    assert logits.shape == (16, 16) and np.isfinite(logits).all()
