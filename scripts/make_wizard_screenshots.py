@@ -2,6 +2,8 @@
 
 Usage: shots.py OUT_DIR [EPOCHS]. Trains on a CASIA v1.0 subset (symlinks in /tmp) so page 3 and 4
 show real curves; the XDG dirs point at /tmp so the user's models folder is untouched.
+With LOCALISER_PHOTOS=FOLDER (untouched camera photos) the run uses the block localiser recipe
+with that folder's generated pairs, and the files are named wizard-localiser-*.png.
 """
 
 import csv
@@ -62,9 +64,11 @@ def main():
             time.sleep(0.03)
         raise TimeoutError
 
+    photos = os.environ.get("LOCALISER_PHOTOS")
+
     def grab(name):
         pump(lambda: True)
-        path = out / f"wizard-{name}.png"
+        path = out / (f"wizard-localiser-{name}.png" if photos else f"wizard-{name}.png")
         wizard.grab().save(str(path), "PNG")
         # 256 colours without dithering keep each page well under 200 KB (flat UI)
         from PIL import Image
@@ -93,6 +97,10 @@ def main():
     pump(lambda: wizard.data_page.isComplete())
     grab("1-data")
     wizard.next()
+    if photos:
+        page = wizard.settings_page
+        page.recipe.setCurrentIndex(page.recipe.findData("localiser"))
+        page.photos.setText(photos)
     if epochs is not None:
         wizard.settings_page.epochs.setValue(epochs)
         wizard.settings_page.patience.setValue(0)
@@ -120,4 +128,5 @@ def main():
     wizard.shutdown()
 
 
-main()
+if __name__ == "__main__":
+    main()

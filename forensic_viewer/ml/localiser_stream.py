@@ -129,10 +129,11 @@ class BackgroundFeeder:
         self._stop = threading.Event()
         options = {"num_workers": workers, "batch_size": None, "collate_fn": _identity}
         if workers > 0:
-            # forkserver: the workers never inherit this process's threads (Qt, OpenMP, CUDA)
-            # mid-flight, as a plain fork from the feeder thread would.
-            options.update(prefetch_factor=8, persistent_workers=False,
-                           multiprocessing_context="forkserver")  # fmt: skip
+            # The platform's default start (fork on Linux), as the feature pools use. Not
+            # forkserver or spawn: those re-run an unguarded ``__main__`` script in every
+            # worker (seen with a screenshot script: the whole wizard ran twice). A forked
+            # worker only runs numpy, Pillow and jpeglib; torch resets its thread pool at fork.
+            options.update(prefetch_factor=8, persistent_workers=False)
         self._loader = DataLoader(FreshItems(sources), **options)
         self._thread = threading.Thread(target=self._run, name="localiser-feeder", daemon=True)
         self._thread.start()
