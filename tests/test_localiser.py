@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import CASIA, needs_casia
+from localiser_helpers import made_up_photos, one_torch_thread  # noqa: F401
 from PIL import Image
 
 from forensic_viewer.core.jpeg import STD_LUMINANCE, ijg_table
@@ -26,14 +27,7 @@ from forensic_viewer.ml.localiser_train import (
 from forensic_viewer.ml.modelfile import ModelCard, save_model
 from forensic_viewer.ml.train import Finished
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two OpenMP threads on a busy 2-core machine spin at barriers (tens of times slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _jpeg_with_coefficients(tmp_path, y: np.ndarray, qtable: np.ndarray) -> bytes:
@@ -262,13 +256,7 @@ def test_cli_trains_a_localiser_dry_run(tmp_path, capsys):
     generated from two made-up 'camera' photos: features, one tiny epoch, a loadable model."""
     from forensic_viewer.cli import main
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(3):
-        base = rng.integers(0, 255, (24, 32, 3), np.uint8)
-        pixels = np.asarray(Image.fromarray(base).resize((320, 240), Image.BILINEAR))
-        Image.fromarray(pixels).save(photos / f"cam{index}.jpg", quality=95)
+    photos = made_up_photos(tmp_path / "photos")
     out = tmp_path / "loc.safetensors"
     code = main(["train", str(CASIA), "--recipe", "localiser", "--synthetic", str(photos),
                  "--val-by", "photo", "--dry-run", "--workers", "1", "--out", str(out),

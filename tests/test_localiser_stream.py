@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-import torch
+from localiser_helpers import made_up_photos, one_torch_thread, wait_for_fresh_items  # noqa: F401
 from PIL import Image
 
 from forensic_viewer.ml import local_features as lf
@@ -27,26 +27,12 @@ from forensic_viewer.ml.localiser_train import LocaliserEpochEnd, train_localise
 from forensic_viewer.ml.synthetic import find_photos
 from forensic_viewer.ml.train import Finished
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
 def photos(tmp_path):
-    """Three made-up 'camera' photos with texture (the generator needs room for a region)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(3):
-        base = rng.integers(0, 255, (30, 40, 3), np.uint8)
-        pixels = np.asarray(Image.fromarray(base).resize((320, 240), Image.BILINEAR))
-        Image.fromarray(pixels).save(folder / f"cam{index}.jpg", quality=95)
-    return find_photos(folder)
+    return find_photos(made_up_photos(tmp_path / "photos"))
 
 
 @pytest.fixture
@@ -202,18 +188,7 @@ def test_labelled_fresh_items_use_the_caches_central_window(tmp_path):
 def test_a_streamed_run_trains_records_its_loader_and_counts_fresh_items(
     tmp_path, photos, monkeypatch
 ):
-    from forensic_viewer.ml import localiser_train
-
-    class WaitingFeeder(localiser_train.BackgroundFeeder):
-        """The first take waits for the workers: fresh items reach the pool in a short run."""
-
-        def take(self, limit=256):
-            deadline = time.monotonic() + 120
-            while self.received == 0 and self._queue.empty() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return super().take(limit)
-
-    monkeypatch.setattr(localiser_train, "BackgroundFeeder", WaitingFeeder)
+    wait_for_fresh_items(monkeypatch)
     config = LocaliserConfig(synthetic=str(photos[0].path.parent), val_by="photo", per_photo=2,
                              max_side=256, epochs=2, batch_size=4, crop_blocks=16, bf16="off",
                              device="cpu", workers=1, stream_workers=1,

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import test_training_wizard as tw
-from PIL import Image
+from localiser_helpers import made_up_photos, wait_for_fresh_items
 from PySide6.QtWidgets import QWizard
 
 from forensic_viewer.core.paths import user_models_dir
@@ -20,33 +19,10 @@ open_wizard = tw.open_wizard
 tiny = tw.tiny
 
 
-def made_up_photos(folder: Path, count: int = 3) -> Path:
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        base = rng.integers(0, 255, (30, 40, 3), np.uint8)
-        pixels = np.asarray(Image.fromarray(base).resize((320, 240), Image.BILINEAR))
-        Image.fromarray(pixels).save(folder / f"cam{index}.jpg", quality=95)
-    return folder
-
-
 def test_wizard_trains_the_localiser_with_fresh_pairs_and_the_pixel_curve(
     qtbot, open_wizard, tiny, tmp_path, monkeypatch
 ):
-    import time
-
-    from forensic_viewer.ml import localiser_train
-
-    class WaitingFeeder(localiser_train.BackgroundFeeder):
-        """The first take waits for the workers, so a two-epoch run surely gets fresh items."""
-
-        def take(self, limit=256):
-            deadline = time.monotonic() + 120
-            while self.received == 0 and self._queue.empty() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return super().take(limit)
-
-    monkeypatch.setattr(localiser_train, "BackgroundFeeder", WaitingFeeder)
+    wait_for_fresh_items(monkeypatch)
     photos = made_up_photos(tmp_path / "photos")
     wizard = open_wizard(tiny)
     tw.wait_discovered(qtbot, wizard)
