@@ -15,6 +15,7 @@ from PIL import Image
 
 from forensic_viewer.core.jpeg import STD_LUMINANCE, ijg_table
 from forensic_viewer.ml import local_features as lf
+from forensic_viewer.ml import metrics as m
 from forensic_viewer.ml.localiser import IN_CHANNELS, BlockLocaliser, count_parameters
 from forensic_viewer.ml.localiser_config import LocaliserConfig
 from forensic_viewer.ml.localiser_data import FeatureCache
@@ -375,3 +376,22 @@ def test_the_same_recipe_runs_on_cuda(tmp_path, bf16):
         _toy_cache(1, 5).features[0]
     )
     assert logits.shape == (16, 16) and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_calibration_stays_finite_and_ordered_on_large_or_separable_scores(scale):
+    """A long run's pooled logits reach tens; a fit must neither diverge nor flatten them."""
+    rng = np.random.default_rng(1)
+    authentic = rng.normal(-2.0, 1.0, 300) * scale
+    tampered = rng.normal(2.0, 1.0, 200) * scale
+    tampered[:150] += 6 * scale  # mostly separable
+    pooled = np.concatenate([authentic, tampered])
+    labels = np.array([0] * 300 + [1] * 200)
+    result = calibrate(pooled, labels, 0.02)
+    assert 1e-3 < result["temperature"] < 1e3 and np.isfinite(result["offset"])
+    probs = result["probs"]
+    assert m.roc_auc(labels, probs) == pytest.approx(m.roc_auc(labels, pooled))
+    assert (
+        probs.min() > 0.0 and probs.max() < 1.0 and np.all(np.diff(probs[np.argsort(pooled)]) >= 0)
+    )
+    assert np.mean(probs[:300] >= result["threshold"]) <= 0.02

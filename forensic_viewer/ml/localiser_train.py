@@ -196,20 +196,39 @@ def _sigmoid(x):
         return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
+def _platt_nll(w, u, t) -> float:
+    logits = w[0] * u + w[1]
+    return float(np.sum(np.logaddexp(0.0, logits) - t * logits))
+
+
 def calibrate(pooled: np.ndarray, labels: np.ndarray, max_false_alarm: float) -> dict:
-    """Platt scaling P = sigmoid((z - offset) / T) fitted by Newton steps on validation, and a
-    threshold flagging at most ``max_false_alarm`` of authentic validation images (>= 0.5)."""
-    a, b = 1.0, 0.0  # P = sigmoid(a z + b)
+    """Platt scaling P = sigmoid((z - offset) / T) fitted on validation, and a threshold flagging
+    at most ``max_false_alarm`` of authentic validation images (>= 0.5).
+
+    Platt's own recipe: targets (N+ + 1) / (N+ + 2) and 1 / (N- + 2) instead of 1 and 0, so a
+    fit on well-separated scores stays finite, and Newton steps on standardised scores, halved
+    until the likelihood improves. (Plain Newton steps from a cold start diverged on a long
+    run's pooled logits: T hit its floor and every P became 0.)"""
     z, y = pooled.astype(np.float64), labels.astype(np.float64)
-    for _ in range(50):
-        p = _sigmoid(a * z + b)
-        g = np.array([((p - y) * z).sum(), (p - y).sum()])
-        w = p * (1 - p) + 1e-9
-        h = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]]) + 1e-6
-        step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-8:
+    positives, negatives = float((y == 1).sum()), float((y == 0).sum())
+    t = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    mean, spread = float(z.mean()) if z.size else 0.0, float(z.std()) if z.size else 1.0
+    spread = spread if spread > 1e-12 else 1.0
+    u = (z - mean) / spread
+    w = np.zeros(2)  # P = sigmoid(w0 u + w1)
+    for _ in range(100):
+        p = _sigmoid(w[0] * u + w[1])
+        g = np.array([((p - t) * u).sum(), (p - t).sum()])
+        s = p * (1 - p) + 1e-12
+        h = np.array([[(s * u * u).sum(), (s * u).sum()], [(s * u).sum(), s.sum()]])
+        step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
+        base, scale = _platt_nll(w, u, t), 1.0
+        while _platt_nll(w - scale * step, u, t) > base and scale > 1e-8:
+            scale /= 2
+        w = w - scale * step
+        if np.abs(scale * step).max() < 1e-10:
             break
+    a, b = w[0] / spread, w[1] - w[0] * mean / spread
     # A non-increasing fit would invert the score: keep it monotone, and the temperature 1/a
     # within the range a model card allows (ml.cardcheck).
     a = min(max(a, 1e-3), 1e3)
