@@ -256,12 +256,14 @@ LOCALISER = ROOT / "models" / "localiser.safetensors"
 
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory):
-    """JPEGs the localiser analyses, a PNG it cannot (inconclusive), a broken file (error)."""
+    """JPEGs the localiser analyses (inside its card's domain: sides of at least 256 px), one
+    too small for its domain and a PNG (both inconclusive), a broken file (error)."""
     root = tmp_path_factory.mktemp("mixed")
     for i in range(5):
         rng = np.random.default_rng(i)
-        pixels = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        pixels = rng.integers(0, 256, (256, 320, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(root / f"j{i}.jpg", quality=90)
+    Image.fromarray(np.full((96, 128, 3), 128, np.uint8)).save(root / "small.jpg", quality=90)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(root / "p.png")
     (root / "x.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     return root
@@ -272,18 +274,22 @@ def test_localiser_rows_stream_with_sha256_and_resume(mixed_folder, tmp_path):
     done = cli("predict", str(mixed_folder), "--model", str(LOCALISER), "--out", str(out))
     assert done.returncode == 1, done.stderr  # the broken file
     rows = {Path(r["path"]).name: r for r in read_rows(out)}
-    assert sorted(rows) == ["j0.jpg", "j1.jpg", "j2.jpg", "j3.jpg", "j4.jpg", "p.png", "x.jpg"]
+    assert sorted(rows) == [
+        "j0.jpg", "j1.jpg", "j2.jpg", "j3.jpg", "j4.jpg", "p.png", "small.jpg", "x.jpg"
+    ]  # fmt: skip
     for name, row in rows.items():
         expected = hashlib.sha256((mixed_folder / name).read_bytes()).hexdigest()
         assert row["sha256"] == expected
     assert rows["p.png"]["verdict"] == "inconclusive" and rows["p.png"]["p_tampered"] is None
+    assert rows["small.jpg"]["verdict"] == "inconclusive"
+    assert rows["small.jpg"]["p_tampered"] is None  # outside the validated domain
     assert "error" in rows["x.jpg"]
     assert all(0.0 <= rows[f"j{i}.jpg"]["p_tampered"] <= 1.0 for i in range(5))
     again = cli(
         "predict", str(mixed_folder), "--model", str(LOCALISER), "--out", str(out), "--resume"
     )
-    assert "7 already in" in again.stderr
-    assert len(list(read_rows(out))) == 7
+    assert "8 already in" in again.stderr
+    assert len(list(read_rows(out))) == 8
 
 
 def test_ray_scores_with_the_localiser_like_one_process(local_ray, mixed_folder, tmp_path):
