@@ -112,8 +112,9 @@ window.open_paths(images)
 assert wait_until_idle(window, 300)
 save_screenshot(window, out)
 """
-LOCALISER_IMAGES = [
-    "tampered/Sp_D_CRN_A_nat0077_nat0067_0387.jpg",  # CASIA validation split (group split)
+LOCALISER_IMAGES = [  # CASIA validation split (group split)
+    "tampered/Sp_D_NND_A_ani0085_arc0089_0595.jpg",
+    "tampered/Sp_D_CRN_A_nat0077_nat0067_0387.jpg",
     "authentic/Au_nat_0067.jpg",
 ]
 

@@ -382,3 +382,24 @@ def test_viewer_and_cli_share_the_verdict_tile_budget():
     from forensic_viewer.ui.network.verdict_jobs import DEFAULT_MAX_TILES
 
     assert DEFAULT_MAX_TILES == VERDICT_MAX_TILES
+
+
+@pytest.mark.parametrize("pane_width", [900, 314])
+def test_badge_stays_inside_a_narrow_pane_and_keeps_its_numbers(qtbot, pane_width):
+    from PySide6.QtWidgets import QWidget
+
+    from forensic_viewer.ml.verdict import Verdict
+    from forensic_viewer.ui.network.verdict_badge import MARGIN, VerdictBadge
+
+    pane = QWidget()
+    pane.resize(pane_width, 400)
+    qtbot.addWidget(pane)
+    badge = VerdictBadge(pane)
+    pane.show()
+    verdict = Verdict("tampered", 0.9, "", "localiser-with-a-long-name", 0.85)
+    badge.set_result(verdict)
+    geometry = badge.geometry()
+    assert geometry.left() >= 0 and geometry.right() < pane_width - MARGIN + 1
+    assert "model localiser-with-a-long-name" in badge.numbers.text()
+    assert badge.numbers.wordWrap() == (pane_width < 500)  # wraps only where it must
+    assert badge.numbers.height() >= badge.numbers.sizeHint().height()  # wrapped lines shown

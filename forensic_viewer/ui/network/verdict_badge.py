@@ -185,10 +185,22 @@ class VerdictBadge(QFrame):
                 self._watched.removeEventFilter(self)
             parent.installEventFilter(self)
             self._watched = parent
-        self.adjustSize()
+        self._fit(max(160, parent.width() - 2 * MARGIN))
         self.move(max(0, parent.width() - self.width() - MARGIN), MARGIN)
         if self.isVisible():
             self.raise_()
+
+    def _fit(self, available: int) -> None:
+        """One line of numbers where it fits; in a narrow pane (a 1280 px screen side by side)
+        the numbers wrap inside the pane instead of running past its edge."""
+        self.numbers.setWordWrap(False)
+        self.setMinimumWidth(0)
+        self.setMaximumWidth(16777215)
+        self.adjustSize()
+        if self.width() > available:
+            self.numbers.setWordWrap(True)
+            self.setFixedWidth(available)
+            self.adjustSize()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self._watched and event.type() == QEvent.Type.Resize:
