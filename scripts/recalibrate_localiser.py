@@ -24,8 +24,6 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from forensic_viewer.core.atomic import atomic_write_bytes  # noqa: E402
-from forensic_viewer.core.jsonout import dumps  # noqa: E402
 from forensic_viewer.ml import modelformat  # noqa: E402
 from forensic_viewer.ml.localiser_card import localiser_report  # noqa: E402
 from forensic_viewer.ml.localiser_config import LocaliserConfig  # noqa: E402
@@ -55,9 +53,7 @@ def main() -> int:
     parser.add_argument("--cache-dir", help="the feature caches (default: the card's config)")
     args = parser.parse_args()
     loaded = load_localiser(args.model)
-    data = args.model.read_bytes()
-    header = modelformat.parse_header(args.model, data, len(data))
-    card, _ = modelformat.read_card(args.model, header)
+    card, _ = modelformat.read_card(args.model)
     settings = card["training"]["config"]
     known = {f.name for f in fields(LocaliserConfig)}
     config = LocaliserConfig(**{k: v for k, v in settings.items() if k in known})
@@ -86,12 +82,7 @@ def main() -> int:
     card["temperature"] = calibration["temperature"]
     card["recipe"]["offset"] = calibration["offset"]
     card["recipe"]["map_threshold"] = calibration["map_threshold"]
-    new = modelformat.with_metadata(
-        args.model, data, {modelformat.CARD_KEY: dumps(card, ensure_ascii=False)}
-    )
-    new_header = modelformat.parse_header(args.model, new, len(new))
-    assert new[new_header.data_start :] == data[header.data_start :]  # weights byte for byte
-    atomic_write_bytes(args.model, new)
+    modelformat.replace_card(args.model, card)
     after = load_localiser(args.model)
     assert after.card.weights_sha256 == loaded.card.weights_sha256
     print(f"validation image AUC {report['validation']['roc_auc']:.4f}, pixel AUC median "

@@ -18,8 +18,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensic_viewer.core.atomic import atomic_write_bytes  # noqa: E402
-from forensic_viewer.core.jsonout import dumps  # noqa: E402
 from forensic_viewer.ml import modelformat  # noqa: E402
 from forensic_viewer.ml.architectures import LOCALISER, architecture_of  # noqa: E402
 from forensic_viewer.ml.domain import Domain  # noqa: E402
@@ -37,16 +35,9 @@ def main() -> int:
     # Either architecture: the card format is the same, only the loader that checks it differs.
     load = load_localiser if architecture_of(args.weights) == LOCALISER else load_model
     before = load(args.weights)
-    old = args.weights.read_bytes()
-    header = modelformat.parse_header(args.weights, old, len(old))
-    card, _ = modelformat.read_card(args.weights, header)
+    card, _ = modelformat.read_card(args.weights)
     card["domain"] = domain
-    new = modelformat.with_metadata(
-        args.weights, old, {modelformat.CARD_KEY: dumps(card, ensure_ascii=False)}
-    )
-    new_header = modelformat.parse_header(args.weights, new, len(new))
-    assert new[new_header.data_start :] == old[header.data_start :]  # weights byte for byte
-    atomic_write_bytes(args.weights, new)
+    modelformat.replace_card(args.weights, card)
     after = load(args.weights)
     assert after.card.domain == domain and after.card.weights_sha256 == before.card.weights_sha256
     print(f"{args.weights}: domain set ({Domain.from_dict(domain).describe()})")

@@ -333,3 +333,27 @@ def test_recipe_from_card_keeps_unknown_fields_out():
     card = ModelCard(name="x", recipe={**TILES.as_dict(), "invented_later": [90, 75]})
     assert Recipe.from_dict(card.recipe) == TILES
     assert replace(card, threshold=0.7).threshold == 0.7
+
+
+def test_replace_card_keeps_the_tensor_bytes_and_the_weights_hash(saved, tmp_path, monkeypatch):
+    from forensic_viewer.ml import modelformat
+
+    path = tmp_path / "amended.safetensors"
+    shutil.copyfile(saved, path)
+    before = load_model(path)
+    old = path.read_bytes()
+    card, _ = modelformat.read_card(path)
+    card["notes"] = "domain set afterwards"
+    modelformat.replace_card(path, card)
+    after = load_model(path)
+    assert after.card.notes == "domain set afterwards"
+    assert after.card.weights_sha256 == before.card.weights_sha256
+    new = path.read_bytes()
+    start_old = modelformat.parse_header(path, old, len(old)).data_start
+    start_new = modelformat.parse_header(path, new, len(new)).data_start
+    assert new[start_new:] == old[start_old:]
+    # A writer that would change the tensors is refused and leaves the file as it was.
+    monkeypatch.setattr(modelformat, "with_metadata", lambda p, data, extra: data[:-4] + b"\0" * 4)
+    with pytest.raises(modelformat.ModelFileError, match="tensor data would change"):
+        modelformat.replace_card(path, card)
+    assert path.read_bytes() == new

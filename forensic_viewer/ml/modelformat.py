@@ -237,3 +237,20 @@ def with_metadata(path: Path, data: bytes, extra: dict[str, str]) -> bytes:
     text = json.dumps(raw, separators=(",", ":"), allow_nan=False).encode("utf-8")
     text += b" " * (-len(text) % 8)
     return len(text).to_bytes(8, "little") + text + data[header.data_start :]
+
+
+def replace_card(path: Path, card: dict) -> None:
+    """Write ``card`` into a single-file model's header in place of its card, in one rename.
+
+    The tensor data is copied byte for byte (checked), so ``weights_sha256`` stays valid. For
+    tools that amend a card after training (a domain, a refitted calibration)."""
+    from ..core.atomic import atomic_write_bytes
+    from ..core.jsonout import dumps
+
+    path = Path(path)
+    old = path.read_bytes()
+    header = parse_header(path, old, len(old))
+    new = with_metadata(path, old, {CARD_KEY: dumps(card, ensure_ascii=False)})
+    if new[parse_header(path, new, len(new)).data_start :] != old[header.data_start :]:
+        raise ModelFileError(path, "the tensor data would change; nothing written")
+    atomic_write_bytes(path, new)
