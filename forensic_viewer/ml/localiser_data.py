@@ -162,19 +162,30 @@ def labelled_items(
             yield Item(resave(data, quality), mask, sample.label, "resave", sample.group)
 
 
-def _synthetic_job(job: tuple) -> list[tuple]:
-    """One target photo's generated images, featurized (runs in a worker process)."""
+GENERATED_GROUP_PREFIXES = ("make:", "photo:")
+"""Generated items are grouped by camera make or by photo; labelled items keep their dataset's
+groups (``localiser_stream`` tells the two sources apart by this)."""
+
+
+def generated_rows(photo, donors, seed: int, per_photo: int, max_side: int | None,
+                   group_by: str) -> Iterator[tuple]:  # fmt: skip
+    """One target photo's generated images (``ml.synthetic.generate``), featurized on the
+    central window a ``max_side`` crop has: the cache's rows and the stream's alike."""
     from .synthetic import generate
 
-    photo, donors, seed, per_photo, max_side, group_by = job
-    out = []
+    prefix = GENERATED_GROUP_PREFIXES[0 if group_by == "make" else 1]
+    group = prefix + (photo.make if group_by == "make" else str(photo.path))
+    max_blocks = None if max_side is None else -(-max_side // 8)
     for generated in generate([photo], seed, per_photo=per_photo, max_side=max_side, donors=donors):
-        group = "make:" + photo.make if group_by == "make" else "photo:" + str(photo.path)
         item = Item(generated.jpeg, generated.mask, generated.label, generated.kind, group)
-        result = _featurize(item, None if max_side is None else -(-max_side // 8))
+        result = _featurize(item, max_blocks)
         if result is not None:
-            out.append(result)
-    return out
+            yield result
+
+
+def _synthetic_job(job: tuple) -> list[tuple]:
+    """One target photo's generated images, featurized (runs in a worker process)."""
+    return list(generated_rows(*job))
 
 
 def build_synthetic_cache(

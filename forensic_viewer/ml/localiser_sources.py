@@ -125,6 +125,7 @@ def training_sources(config: LocaliserConfig, cancel: Cancel):
         stream["photos"] = tuple(photo_train)
         per_photo = 1 if config.dry_run else config.per_photo
         max_side = min(config.max_side, 256) if config.dry_run else config.max_side
+        stream["max_side"] = max_side
         for part, chosen, seed in (("synthetic-train", photo_train, config.seed),
                                    ("synthetic-val", photo_val, config.seed + 1)):  # fmt: skip
 
@@ -136,8 +137,6 @@ def training_sources(config: LocaliserConfig, cancel: Cancel):
             if cache is None:
                 return None
             (train if part.endswith("train") else val).extend(cache)
-    if config.dry_run:
-        stream["max_side"] = min(config.max_side, 256)
     return train, val, summary, StreamSources(**stream)
 
 

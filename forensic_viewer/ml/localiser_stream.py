@@ -32,14 +32,20 @@ import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .data import Sample
-from .localiser_data import FeatureCache, Item, _featurize, labelled_items
+from .localiser_data import (
+    GENERATED_GROUP_PREFIXES,
+    FeatureCache,
+    _featurize,
+    generated_rows,
+    labelled_items,
+)
 
 GENERATED, LABELLED = "generated", "labelled"
 
 
 def is_generated_group(group: str) -> bool:
     """Generated items are grouped by 'make:...' or 'photo:...' (``localiser_data``)."""
-    return group.startswith(("make:", "photo:"))
+    return group.startswith(GENERATED_GROUP_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -104,17 +110,11 @@ class FreshItems(IterableDataset):
                 yield (LABELLED, *row)
 
     def _generated(self, rng: np.random.Generator):
-        from .synthetic import generate
-
         s = self.sources
         photo = s.photos[int(rng.integers(len(s.photos)))]
-        group = ("make:" + photo.make) if s.group_by == "make" else ("photo:" + str(photo.path))
-        max_blocks = None if s.max_side is None else -(-s.max_side // 8)
         seed = int(rng.integers(2**31 - 1))
-        for g in generate([photo], seed, per_photo=1, max_side=s.max_side, donors=s.photos):
-            row = _featurize(Item(g.jpeg, g.mask, g.label, g.kind, group), max_blocks)
-            if row is not None:
-                yield (GENERATED, *row)
+        for row in generated_rows(photo, s.photos, seed, 1, s.max_side, s.group_by):
+            yield (GENERATED, *row)
 
 
 class BackgroundFeeder:
