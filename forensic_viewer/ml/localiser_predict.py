@@ -284,8 +284,8 @@ class LocaliserScorer:
     """The benchmark's scorer protocol (``ml.scorers``) for a localiser model file: JPEG bytes in,
     P(tampered) and the full-resolution map out; not a JPEG: inconclusive."""
 
-    def __init__(self, path: str | Path, precision: str = "auto") -> None:
-        self.predictor = LocaliserPredictor(path, precision=precision)
+    def __init__(self, path: str | Path) -> None:
+        self.predictor = LocaliserPredictor(path)
         self.name = self.predictor.name
         self.threshold = float(self.predictor.threshold)
         self.map_threshold = float(self.predictor.recipe.map_threshold)
